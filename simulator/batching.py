@@ -1,0 +1,135 @@
+"""
+Batching: group events into HubSpot-sized requests, one portal per batch.
+
+A :class:`Batch` holds its body pre-split at the ``attemptNumber`` slots, so the
+body for any attempt is a single ``bytes.join``: a retry re-sends exactly the same
+events, and only ``attemptNumber`` changes (spec §10 Q3). Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from .catalog import MAX_BATCH_SIZE
+from .errors import UsageError
+from .events import ATTEMPT_SLOT, WebhookEvent
+
+_SLOT: Final = ATTEMPT_SLOT.encode()
+_DIGITS: Final = tuple(str(i).encode() for i in range(100))
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """
+    Up to 100 events for one portal: the unit HubSpot POSTs and retries.
+    """
+
+    seq: int
+    app_id: int
+    portal_id: int
+    events: tuple[WebhookEvent, ...]
+    parts: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, seq: int, app_id: int, events: tuple[WebhookEvent, ...]) -> Batch:
+        """
+        Build a batch, rendering the compact JSON array once.
+        """
+        body = ("[" + ",".join([e.json for e in events]) + "]").encode()
+        return cls(seq, app_id, events[0].portal_id, events, tuple(body.split(_SLOT)))
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def body(self, attempt_number: int) -> bytes:
+        """
+        The exact bytes sent on attempt ``attempt_number`` (0 = first try).
+        """
+        digits = _DIGITS[attempt_number] if attempt_number < 100 else None
+        return (digits or str(attempt_number).encode()).join(self.parts)
+
+    @property
+    def event_ids(self) -> tuple[int, ...]:
+        """
+        The eventIds in this batch, in body order.
+        """
+        return tuple(e.event_id for e in self.events)
+
+    @property
+    def oldest_occurred_at(self) -> int:
+        """
+        The earliest ``occurredAt`` in the batch (epoch ms).
+        """
+        return min(e.occurred_at for e in self.events)
+
+
+class Batcher:
+    """
+    Collects events per portal and hands out full batches as they fill.
+
+    ``flush()`` returns the partial ones; a run calls it when generation ends or
+    stops, so no generated event is left outside a batch.
+    """
+
+    def __init__(self, app_id: int, max_size: int = MAX_BATCH_SIZE) -> None:
+        if not 1 <= max_size <= MAX_BATCH_SIZE:
+            raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+        self.app_id = app_id
+        self.max_size = max_size
+        self._buffers: dict[int, list[WebhookEvent]] = {}
+        self._seq = 0
+
+    def add_many(self, events: Iterable[WebhookEvent]) -> list[Batch]:
+        """
+        Add events; return the batches that became full, in fill order.
+        """
+        full: list[Batch] = []
+        buffers = self._buffers
+        size = self.max_size
+        for event in events:
+            buf = buffers.get(event.portal_id)
+            if buf is None:
+                buf = buffers[event.portal_id] = []
+            buf.append(event)
+            if len(buf) == size:
+                full.append(self._make(buf))
+                buf.clear()
+        return full
+
+    def flush(self) -> list[Batch]:
+        """
+        The partial batches still buffered, emptied.
+        """
+        out = [self._make(buf) for buf in self._buffers.values() if buf]
+        self._buffers.clear()
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """
+        Events waiting in partial batches.
+        """
+        return sum(len(b) for b in self._buffers.values())
+
+    def _make(self, buf: list[WebhookEvent]) -> Batch:
+        self._seq += 1
+        return Batch.of(self._seq, self.app_id, tuple(buf))
+
+
+def batches(
+    events: Iterable[WebhookEvent], app_id: int, max_size: int = MAX_BATCH_SIZE
+) -> Iterator[Batch]:
+    """
+    All events in batches of at most ``max_size``, one portal per batch.
+    """
+    batcher = Batcher(app_id, max_size)
+    chunk: list[WebhookEvent] = []
+    for event in events:
+        chunk.append(event)
+        if len(chunk) >= 1024:
+            yield from batcher.add_many(chunk)
+            chunk.clear()
+    yield from batcher.add_many(chunk)
+    yield from batcher.flush()

@@ -1,0 +1,112 @@
+"""
+The ledger: every generated event ends in exactly one recorded state.
+
+``delivered`` (on attempt k), ``gave_up`` (after its last allowed attempt, with
+the last error) or ``pending`` (the run stopped first). Events share their
+batch's fate, since a failed batch is retried as the same set (spec §10 Q3), so
+the ledger works per batch and keeps only counts in memory: a million-event run
+costs no more than a thousand-event one. A ``sink`` receives each final record,
+for a JSONL file or a test.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .batching import Batch
+from .delivery import Attempt
+
+
+class Outcome(enum.Enum):
+    """
+    The one final state of an event.
+    """
+
+    DELIVERED = "delivered"
+    GAVE_UP = "gave_up"
+    PENDING = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """
+    The final state of every event of one batch.
+    """
+
+    batch: Batch
+    outcome: Outcome
+    attempts: int
+    last_error: str | None
+
+
+Sink = Callable[[BatchRecord], None]
+
+
+class Ledger:
+    """
+    Counts generated events and their final states; checks the invariant.
+    """
+
+    def __init__(self, sink: Sink | None = None) -> None:
+        self.sink = sink
+        self.generated = 0
+        self.counts: Counter[Outcome] = Counter()
+        self.delivered_on_attempt: Counter[int] = Counter()
+        self.gave_up_errors: Counter[str] = Counter()
+
+    def generated_batch(self, batch: Batch) -> None:
+        """Count a batch's events as generated."""
+        self.generated += len(batch)
+
+    def record_attempt(self, attempt: Attempt) -> None:
+        """Record an attempt; final ones settle their batch."""
+        if not attempt.final:
+            return
+        n = len(attempt.batch)
+        if attempt.ok:
+            self._settle(
+                attempt.batch, Outcome.DELIVERED, attempt.attempt_number + 1, None
+            )
+            self.delivered_on_attempt[attempt.attempt_number] += n
+        else:
+            self._settle(
+                attempt.batch,
+                Outcome.GAVE_UP,
+                attempt.attempt_number + 1,
+                attempt.outcome,
+            )
+            self.gave_up_errors[attempt.outcome] += n
+
+    def pending(self, batch: Batch, attempts_made: int = 0) -> None:
+        """Record a batch the run stopped before settling."""
+        self._settle(batch, Outcome.PENDING, attempts_made, None)
+
+    def _settle(
+        self, batch: Batch, outcome: Outcome, attempts: int, error: str | None
+    ) -> None:
+        self.counts[outcome] += len(batch)
+        if self.sink is not None:
+            self.sink(BatchRecord(batch, outcome, attempts, error))
+
+    @property
+    def delivered(self) -> int:
+        """Events delivered."""
+        return self.counts[Outcome.DELIVERED]
+
+    @property
+    def gave_up(self) -> int:
+        """Events given up after their last attempt."""
+        return self.counts[Outcome.GAVE_UP]
+
+    @property
+    def pending_count(self) -> int:
+        """Events left pending when the run stopped."""
+        return self.counts[Outcome.PENDING]
+
+    @property
+    def balanced(self) -> bool:
+        """``generated == delivered + gave_up + pending``."""
+        return self.generated == self.delivered + self.gave_up + self.pending_count

@@ -1,0 +1,239 @@
+"""
+The built-in receiver: an aiohttp.web endpoint that checks requests the way a
+careful HubSpot integrator would, and counts what it accepted.
+
+- v1/v2 (``X-HubSpot-Signature``) and v3 (``X-HubSpot-Signature-v3``) are checked
+  when present; at least one is required. 401 on a missing or wrong signature
+  and on a v3 timestamp older than 5 minutes.
+- The URL it verifies is the one HubSpot called: ``X-Forwarded-Proto`` and
+  ``X-Forwarded-Host`` win over the socket (a receiver behind a proxy does this),
+  and the path is taken raw, percent-escapes untouched.
+- 400 on a body that is not a JSON array of events, 413 over ``max_body_bytes``.
+- ``GET /stats``: requests, events, distinct events, duplicates, failures.
+
+It only listens on the address it is given; the CLI defaults to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import IO, Any, Final
+
+import orjson
+from aiohttp import web
+
+from .clock import Clock, SystemClock
+from .signing import (
+    H_SIGNATURE,
+    H_SIGNATURE_V3,
+    H_TIMESTAMP,
+    H_VERSION,
+    ClientSecret,
+    verify_v1,
+    verify_v2,
+    verify_v3,
+)
+
+DEFAULT_MAX_BODY: Final = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverConfig:
+    """
+    How the receiver verifies. ``secret`` None accepts unsigned requests.
+    """
+
+    secret: ClientSecret | None
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    save_path: str | None = None
+
+
+@dataclass
+class ReceiverStats:
+    """
+    What the receiver saw. ``distinct_events`` proves end-to-end delivery.
+    """
+
+    requests: int = 0
+    accepted_requests: int = 0
+    events: int = 0
+    duplicates: int = 0
+    signature_failures: int = 0
+    stale_timestamps: int = 0
+    bad_requests: int = 0
+    too_large: int = 0
+    by_attempt: Counter[int] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+    seen: set[int] = field(default_factory=set)
+
+    def clear(self) -> None:
+        """
+        Forget everything (``DELETE /stats``), e.g. between two runs.
+        """
+        fresh = ReceiverStats()
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+
+    def to_json(self) -> dict[str, Any]:
+        """
+        The ``/stats`` document.
+        """
+        return {
+            "requests": self.requests,
+            "accepted_requests": self.accepted_requests,
+            "events": self.events,
+            "distinct_events": len(self.seen),
+            "duplicates": self.duplicates,
+            "signature_failures": self.signature_failures,
+            "stale_timestamps": self.stale_timestamps,
+            "bad_requests": self.bad_requests,
+            "too_large": self.too_large,
+            "by_attempt": {str(k): v for k, v in sorted(self.by_attempt.items())},
+            "by_type": dict(self.by_type.most_common()),
+        }
+
+
+STATS_KEY: Final = web.AppKey("hubsim_stats", ReceiverStats)
+
+
+def called_url(request: web.Request) -> str:
+    """
+    The URL the sender called, as seen through any forwarding proxy.
+    """
+    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
+    host = request.headers.get("X-Forwarded-Host") or request.headers.get(
+        "Host", request.host
+    )
+    return f"{proto}://{host}{request.raw_path}"
+
+
+def check_signature(
+    secret: ClientSecret, request: web.Request, body: bytes, now_ms: int
+) -> str | None:
+    """
+    None when the request is signed correctly, else the reason it is not.
+    """
+    headers = request.headers
+    sig = headers.get(H_SIGNATURE)
+    sig_v3 = headers.get(H_SIGNATURE_V3)
+    if sig is None and sig_v3 is None:
+        return "unsigned"
+    url = called_url(request)
+    if sig is not None:
+        version = headers.get(H_VERSION, "v1").lower()
+        if version == "v2":
+            valid = verify_v2(secret, request.method, url, body, sig)
+        elif version == "v1":
+            valid = verify_v1(secret, body, sig)
+        else:
+            return f"unknown signature version {version}"
+        if not valid:
+            return f"bad {version} signature"
+    if sig_v3 is not None:
+        ts = headers.get(H_TIMESTAMP)
+        if ts is None:
+            return "v3 signature without timestamp"
+        verdict = verify_v3(secret, request.method, url, body, sig_v3, ts, now_ms)
+        if verdict == "stale":
+            return "stale"
+        if verdict == "bad":
+            return "bad v3 signature"
+    return None
+
+
+def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Application:
+    """
+    The receiver as an aiohttp application (for tests and ``hubsim receive``).
+    """
+    clock = clock or SystemClock()
+    stats = ReceiverStats()
+    app = web.Application(client_max_size=config.max_body_bytes)
+    app[STATS_KEY] = stats
+    save: IO[bytes] | None = None
+
+    async def receive(request: web.Request) -> web.Response:
+        stats.requests += 1
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            stats.too_large += 1
+            return web.json_response({"error": "body too large"}, status=413)
+        if config.secret is not None:
+            problem = check_signature(
+                config.secret, request, body, int(clock.time() * 1000)
+            )
+            if problem is not None:
+                if problem == "stale":
+                    stats.stale_timestamps += 1
+                    problem = "v3 timestamp older than 5 minutes"
+                else:
+                    stats.signature_failures += 1
+                return web.json_response({"error": problem}, status=401)
+        try:
+            events = orjson.loads(body)
+            if not isinstance(events, list):
+                raise TypeError("not an array")
+            ids = [e["eventId"] for e in events]
+        except (orjson.JSONDecodeError, TypeError, KeyError):
+            stats.bad_requests += 1
+            return web.json_response(
+                {"error": "expected a JSON array of events"}, status=400
+            )
+        stats.accepted_requests += 1
+        stats.events += len(events)
+        seen = stats.seen
+        before = len(seen)
+        seen.update(ids)
+        stats.duplicates += len(ids) - (len(seen) - before)
+        if events:
+            stats.by_attempt[events[0].get("attemptNumber", 0)] += len(events)
+            stats.by_type.update(e.get("subscriptionType", "?") for e in events)
+        if save is not None:
+            save.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
+        return web.Response(status=204)
+
+    async def get_stats(_: web.Request) -> web.Response:
+        return web.json_response(stats.to_json())
+
+    async def reset(_: web.Request) -> web.Response:
+        stats.clear()
+        return web.Response(status=204)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def on_startup(_: web.Application) -> None:
+        nonlocal save
+        if config.save_path:
+            save = open(config.save_path, "ab")  # noqa: ASYNC230, SIM115 - opened once
+
+    async def on_cleanup(_: web.Application) -> None:
+        if save is not None:
+            with contextlib.suppress(OSError):
+                save.close()
+
+    app.router.add_get("/stats", get_stats)
+    app.router.add_delete("/stats", reset)
+    app.router.add_get("/health", health)
+    app.router.add_post("/{tail:.*}", receive)
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+async def serve(
+    config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, int]:
+    """
+    Start the receiver; return its runner (call ``cleanup()`` to stop) and port.
+    """
+    runner = web.AppRunner(create_app(config), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp exposes no public accessor for the bound port
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)

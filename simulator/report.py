@@ -1,0 +1,140 @@
+"""
+Reports: a finished run as a rich table for people and a JSON document for
+machines. Rendering only; every figure comes from :class:`Summary` and the
+:class:`Ledger` (vegeta's reporters compute nothing either).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .run import RunResult
+
+SCHEMA_VERSION: Final = 1
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def to_json(result: RunResult) -> dict[str, Any]:
+    """
+    The ``--report`` document (``schema_version`` 1). No secrets, by design: the
+    run result never holds one.
+    """
+    s, ledger = result.summary, result.ledger
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "target_url": result.target_url,
+        "app_id": result.app_id,
+        "portal_ids": list(result.portal_ids),
+        "interrupted": result.interrupted,
+        "events": {
+            "generated": ledger.generated,
+            "delivered": ledger.delivered,
+            "gave_up": ledger.gave_up,
+            "pending": ledger.pending_count,
+            "invariant_holds": ledger.balanced,
+            "delivered_on_attempt": {
+                str(k): v for k, v in sorted(ledger.delivered_on_attempt.items())
+            },
+            "gave_up_last_error": dict(ledger.gave_up_errors),
+        },
+        "requests": {
+            "total": s.requests,
+            "ok": s.ok_requests,
+            "success_ratio": round(s.success_ratio, 6),
+            "outcomes": dict(s.outcomes),
+            "by_attempt": {str(k): v for k, v in s.by_attempt.items()},
+            "bytes_out": s.bytes_out,
+        },
+        "duration_s": round(s.duration_s, 6),
+        "requests_per_second": round(s.requests_per_s, 3),
+        "events_per_second": round(s.events_per_s, 3),
+        "latency_ms": {
+            "p50": round(s.latency.p50 * 1000, 3),
+            "p90": round(s.latency.p90 * 1000, 3),
+            "p99": round(s.latency.p99 * 1000, 3),
+            "max": round(s.latency.max * 1000, 3),
+        },
+    }
+
+
+def write_json(result: RunResult, path: str | Path) -> None:
+    """
+    Write :func:`to_json` to ``path``.
+    """
+    Path(path).write_text(
+        json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def render(result: RunResult) -> RenderableType:
+    """
+    The end-of-run summary a person reads.
+    """
+    s, ledger = result.summary, result.ledger
+    events = Table(title="Events", show_header=False, box=None, padding=(0, 2))
+    events.add_column(style="bold")
+    events.add_column(justify="right")
+    events.add_row("generated", f"{ledger.generated:,}")
+    delivered = f"{ledger.delivered:,}"
+    if ledger.delivered_on_attempt:
+        by = ", ".join(
+            f"{n:,} on attempt {k}"
+            for k, n in sorted(ledger.delivered_on_attempt.items())
+        )
+        delivered += f"  ({by})" if len(ledger.delivered_on_attempt) > 1 else ""
+    events.add_row("delivered", delivered)
+    gave_up = f"{ledger.gave_up:,}"
+    if ledger.gave_up_errors:
+        gave_up += (
+            "  ("
+            + ", ".join(f"{k}: {v:,}" for k, v in ledger.gave_up_errors.items())
+            + ")"
+        )
+    events.add_row("gave up", gave_up)
+    events.add_row("pending", f"{ledger.pending_count:,}")
+
+    reqs = Table(title="Requests", show_header=False, box=None, padding=(0, 2))
+    reqs.add_column(style="bold")
+    reqs.add_column(justify="right")
+    reqs.add_row("sent", f"{s.requests:,}  ({s.requests_per_s:,.0f}/s)")
+    reqs.add_row("events sent", f"{s.events_sent:,}  ({s.events_per_s:,.0f}/s)")
+    outcomes = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.outcomes.items()))
+    reqs.add_row("answers", outcomes or "-")
+    reqs.add_row(
+        "latency",
+        f"p50 {_ms(s.latency.p50)}  p90 {_ms(s.latency.p90)}  "
+        f"p99 {_ms(s.latency.p99)}  max {_ms(s.latency.max)}",
+    )
+    reqs.add_row("duration", f"{s.duration_s:,.2f} s")
+
+    if not ledger.balanced:
+        verdict = Text(
+            f"LEDGER MISMATCH: generated {ledger.generated:,} != delivered + gave up + "
+            f"pending ({ledger.delivered + ledger.gave_up + ledger.pending_count:,})",
+            style="bold red",
+        )
+    elif result.all_delivered:
+        verdict = Text(
+            f"✔ all {ledger.generated:,} events delivered", style="bold green"
+        )
+    else:
+        verdict = Text(
+            f"✘ {ledger.generated - ledger.delivered:,} of {ledger.generated:,} events "
+            "not delivered",
+            style="bold red",
+        )
+    invariant = Text(
+        f"generated {ledger.generated:,} = delivered {ledger.delivered:,} + gave up "
+        f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
+        style="dim",
+    )
+    return Group(events, Text(""), reqs, Text(""), invariant, verdict)
