@@ -389,6 +389,7 @@ async def run_with_progress(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
     try:
+        await run.check_target()
         if quiet:
             return await run.execute()
         with _live(run, options.events, console) as tick:

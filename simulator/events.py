@@ -30,6 +30,7 @@ from .errors import CatalogError, UsageError
 ATTEMPT_SLOT: Final = "\x00"
 _POOL_BITS: Final = 8  # 256 values per pool: variety without startup cost
 _KIND_TABLE_BITS: Final = 16
+_BLOCK: Final = 1024  # random draws per refill
 
 
 class WebhookEvent(NamedTuple):
@@ -331,8 +332,12 @@ class EventSource:
         # HubSpot's ids are 9-10 digits and stay below 2**32 (§7); this start
         # leaves room for over a billion events.
         self._event_ids = itertools.count(rng.randrange(500_000_000, 3_000_000_000))
-        self._base = 0  # events emitted before the current take()
+        self._base = 0  # stream position of the next take()
         self._deferred: list[tuple[int, int, WebhookEvent]] = []
+        self._carry: list[WebhookEvent] = []
+        self._kinds = memoryview(b"").cast("H")
+        self._xs = memoryview(b"").cast("Q")
+        self._pos = _BLOCK
         self._user_ids = tuple(rng.randrange(10_000_000, 99_999_999) for _ in range(64))
         self._source_pool = self._build_source_pool()
         self._user_source_pool = tuple(
@@ -370,27 +375,42 @@ class EventSource:
 
     # -- internals ------------------------------------------------------------
     def _fill(self, out: list[WebhookEvent], count: int) -> None:
-        config = self.config
+        # The stream is one fixed sequence whatever the take() sizes: random
+        # numbers come in fixed blocks, a compound change's surplus waits in
+        # _carry, and deferred companions go out at their stream position.
+        if self._carry:
+            out.extend(self._carry[:count])
+            del self._carry[:count]
         base = self._base
-        if config.spacing_ms:
-            at = config.start_ms + int(base * config.spacing_ms)
-            self._occurred[:] = [at - lag for lag in self._lags]
         deferred = self._deferred
-        while deferred and deferred[0][0] <= base and len(out) < count:
-            out.append(heapq.heappop(deferred)[2])
-        n = count - len(out)
-        if n > 0:
-            # Random numbers are drawn in bulk, one C call per chunk: the kind
-            # index (16 bits) and 64 bits an emitter slices into its choices.
-            emitters = self._emitters
-            table = self._kind_table
-            kinds = _draws(self._bits, 16, n)
-            for k, x in zip(kinds, _draws(self._bits, 64, n), strict=True):
-                emitters[table[k]](out, x)
-        # A compound change (primary association, both sides) may overshoot;
-        # the surplus is dropped so a run generates exactly what was asked.
-        del out[count:]
+        emitters = self._emitters
+        table = self._kind_table
+        kinds, xs, pos = self._kinds, self._xs, self._pos
+        while len(out) < count:
+            if deferred and deferred[0][0] <= base + len(out):
+                out.append(heapq.heappop(deferred)[2])
+                continue
+            if pos == _BLOCK:
+                self._refill(base + len(out))
+                kinds, xs, pos = self._kinds, self._xs, 0
+            emitters[table[kinds[pos]]](out, xs[pos])
+            pos += 1
+        self._pos = pos
+        if len(out) > count:
+            self._carry[:0] = out[count:]
+            del out[count:]
         self._base = base + count
+
+    def _refill(self, position: int) -> None:
+        """
+        Draw the next block of random numbers, in one C call each.
+        """
+        self._kinds = _draws(self._bits, 16, _BLOCK)
+        self._xs = _draws(self._bits, 64, _BLOCK)
+        config = self.config
+        if config.spacing_ms:
+            at = config.start_ms + int(position * config.spacing_ms)
+            self._occurred[:] = [at - lag for lag in self._lags]
 
     def _build_source_pool(self) -> tuple[str, ...]:
         """

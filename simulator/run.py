@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -89,7 +90,8 @@ async def preflight(url: str, timeout_s: float = 3.0) -> None:
             f"cannot reach {host}:{port}: no answer in {timeout_s:g} s"
         ) from None
     except OSError as exc:
-        reason = exc.strerror or str(exc) or type(exc).__name__
+        # asyncio words a refusal as "connect call failed (...)"; errno says it plainly.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
         raise TargetError(f"cannot reach {host}:{port}: {reason.lower()}") from None
     writer.close()
     with contextlib.suppress(OSError):
@@ -207,7 +209,17 @@ class SendRun:
             self.clock,
         )
         self._stopped = False
+        self._checked = not options.preflight
         self.started_at: float | None = None
+
+    async def check_target(self) -> None:
+        """
+        Preflight once: TargetError now rather than a day of retries later.
+        """
+        if not self._checked:
+            delivery = self.options.delivery
+            await preflight(self.options.target_url, delivery.connect_timeout_s or 3.0)
+            self._checked = True
 
     def stop(self) -> None:
         """
@@ -223,8 +235,7 @@ class SendRun:
         Deliver ``options.events`` events and return the result.
         """
         opts = self.options
-        if opts.preflight:
-            await preflight(opts.target_url, opts.delivery.connect_timeout_s or 3.0)
+        await self.check_target()
         batcher = Batcher(self.source.app_id, opts.batch_size)
         stream = _BatchStream(self.source, batcher, opts.events, self.ledger)
         stats, ledger = self.stats, self.ledger

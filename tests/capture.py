@@ -1,0 +1,79 @@
+"""
+An independent capture server for delivery tests: a plain aiohttp.web app that
+records every request raw and answers from a script. It shares no code with
+hubsim's receiver, so tests do not grade hubsim with its own homework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One request as it arrived."""
+
+    method: str
+    url: str
+    raw_path: str
+    headers: dict[str, str]
+    body: bytes
+    received_at: float
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The parsed body."""
+        return json.loads(self.body)
+
+
+# Answer for a request: status, or (status, headers), plus optional hold seconds.
+Script = Callable[[Captured], "int | tuple[int, dict[str, str]]"]
+
+
+@dataclass
+class CaptureServer:
+    """Records requests; answers per ``script``; holds each for ``hold_s``."""
+
+    script: Script = lambda _: 200
+    hold_s: float = 0.0
+    hang: Callable[[Captured], bool] = lambda _: False
+    requests: list[Captured] = field(default_factory=list)
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=4 * 1024 * 1024)
+
+        async def handle(request: web.Request) -> web.StreamResponse:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            try:
+                body = await request.read()
+                loop = asyncio.get_running_loop()
+                cap = Captured(
+                    request.method,
+                    str(request.url),
+                    request.raw_path,
+                    dict(request.headers),
+                    body,
+                    loop.time(),
+                )
+                self.requests.append(cap)
+                if self.hang(cap):
+                    await asyncio.sleep(3600)
+                if self.hold_s:
+                    await asyncio.sleep(self.hold_s)
+                answer = self.script(cap)
+                status, headers = answer if isinstance(answer, tuple) else (answer, {})
+                return web.Response(status=status, headers=headers)
+            finally:
+                self.in_flight -= 1
+
+        app.router.add_route("*", "/{tail:.*}", handle)
+        return app

@@ -1,0 +1,234 @@
+"""The hubsim command line: exit codes, one-line errors, no secrets in output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from simulator.cli import ExitCode, cli
+
+from ..conftest import SECRET
+from ..vectors import B_ASCII, NEW_SECRET, NEW_TS
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+class TestSend:
+    def test_send_delivers_and_reports(self, runner, threaded_receiver, tmp_path):
+        """send delivers every event, exits 0, and writes a JSON report."""
+
+        report = tmp_path / "run.json"
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                threaded_receiver.url,
+                "--secret",
+                SECRET,
+                "--events",
+                "1000",
+                "--seed",
+                "7",
+                "--report",
+                str(report),
+                "--quiet",
+            ],
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        data = json.loads(report.read_text())
+        assert 1 == data["schema_version"]
+        assert 1000 == data["events"]["delivered"]
+        assert data["events"]["invariant_holds"]
+        assert SECRET not in result.output
+        assert SECRET not in report.read_text()
+
+    def test_secret_from_environment(self, runner, threaded_receiver):
+        """HUBSPOT_CLIENT_SECRET works in place of --secret."""
+
+        result = runner.invoke(
+            cli,
+            ["send", threaded_receiver.url, "-n", "200", "-q"],
+            env={"HUBSPOT_CLIENT_SECRET": SECRET},
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+
+    def test_wrong_secret_means_not_delivered(self, runner, threaded_receiver):
+        """The receiver rejects a wrong secret; send exits 1 and says so."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                threaded_receiver.url,
+                "--secret",
+                "wrong",
+                "-n",
+                "100",
+                "-q",
+                "--retry-profile",
+                "none",
+            ],
+        )
+        assert ExitCode.NOT_DELIVERED == result.exit_code
+        assert "not delivered" in result.output
+        assert "401" in result.output
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (["send", "not a url", "--secret", "x"], "bad target URL"),
+            (["send", "ftp://127.0.0.1/x", "--secret", "x"], "bad target URL"),
+            (["send", "http://127.0.0.1:1/x"], "no client secret"),
+            (["send", "http://example.com/x", "--secret", "x"], "--allow-remote"),
+            (
+                [
+                    "send",
+                    "http://127.0.0.1:1/x",
+                    "--secret",
+                    "x",
+                    "--types",
+                    "contact.nope",
+                ],
+                "unknown subscription type",
+            ),
+            (
+                [
+                    "send",
+                    "http://127.0.0.1:1/x",
+                    "--secret",
+                    "x",
+                    "--batch-size",
+                    "101",
+                ],
+                "--batch-size",
+            ),
+            (
+                ["send", "http://127.0.0.1:1/x", "--secret", "x", "--events", "0"],
+                "--events",
+            ),
+            (
+                [
+                    "send",
+                    "http://127.0.0.1:1/x",
+                    "--secret",
+                    "x",
+                    "--object-types",
+                    "0-1",
+                ],
+                "--format generic",
+            ),
+            (["send", "http://127.0.0.1:1/x", "--secret", "x"], "cannot reach"),
+        ],
+    )
+    def test_bad_input_is_one_line(self, runner, args, message):
+        """Bad input: exit 2, one line naming the problem, no traceback."""
+
+        result = runner.invoke(cli, args)
+        assert ExitCode.BAD_INPUT == result.exit_code, result.output
+        lines = _lines(result.output)
+        assert 1 == len(lines), result.output
+        assert message in lines[0]
+        assert "Traceback" not in result.output
+
+    def test_low_concurrency_warns(self, runner, threaded_receiver):
+        """--max-concurrent below HubSpot's minimum warns but runs."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                threaded_receiver.url,
+                "--secret",
+                SECRET,
+                "-n",
+                "100",
+                "-q",
+                "--max-concurrent",
+                "2",
+            ],
+        )
+        assert ExitCode.OK == result.exit_code
+        assert "warning" in result.output
+
+
+class TestSign:
+    def test_prints_vector_a(self, runner, tmp_path):
+        """sign reproduces spec vector A for v1, v2 and v3."""
+
+        body = tmp_path / "body.json"
+        body.write_bytes(B_ASCII)
+        result = runner.invoke(
+            cli,
+            [
+                "sign",
+                "--secret",
+                NEW_SECRET,
+                "--url",
+                "https://hooks.example.com/hubspot/webhook",
+                "--body",
+                str(body),
+                "--timestamp",
+                str(NEW_TS),
+            ],
+        )
+        assert 0 == result.exit_code
+        assert (
+            "288d873728d41c11295a028088cd90692c8c9c1ff1377e6e9e942a7c869f6f48"
+            in result.output
+        )
+        assert (
+            "85d41dc2670e1dd2df4f742485174489609d4196c331ab1230d6962c187a67aa"
+            in result.output
+        )
+        assert "3l65iYYt7nBsCZsIhp7mJQfAyR2QYPm7Of1ZShZBfMA=" in result.output
+        assert NEW_SECRET not in result.output
+
+    def test_missing_body_file(self, runner):
+        """A missing body file is one line, exit 2."""
+
+        result = runner.invoke(
+            cli, ["sign", "-s", "x", "--url", "http://h/", "--body", "/nope"]
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert 1 == len(_lines(result.output))
+
+
+class TestMisc:
+    def test_types_lists_families(self, runner):
+        """types lists every family and the generic objectTypeIds."""
+
+        out = runner.invoke(cli, ["types"]).output
+        assert "conversation.newMessage" in out
+        assert "0-421" in runner.invoke(cli, ["types", "--generic"]).output
+
+    def test_help_lists_commands(self, runner):
+        """--help shows the commands."""
+
+        out = runner.invoke(cli, ["--help"]).output
+        for command in ("send", "receive", "sign", "types", "demo"):
+            assert command in out
+
+    def test_module_entry_point(self):
+        """python -m simulator runs the CLI."""
+
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator", "--version"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert 0 == done.returncode
+        assert "hubsim" in done.stdout

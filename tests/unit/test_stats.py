@@ -1,0 +1,79 @@
+"""Stats: bucketed latency percentiles agree with exact ones within 0.5 %."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from simulator.batching import Batch
+from simulator.delivery import Attempt
+from simulator.events import EventConfig, EventSource
+from simulator.stats import LatencyHistogram, Stats, bucket_us
+
+
+def _exact(values, p):
+    ordered = sorted(values)
+    return ordered[max(1, math.ceil(p / 100 * len(ordered))) - 1]
+
+
+class TestHistogram:
+    @pytest.mark.parametrize("p", [50, 90, 99, 99.9])
+    def test_percentiles_match_exact(self, p):
+        """Percentiles are within 0.5 % of the exact value."""
+
+        rng = random.Random(3)
+        values = [rng.lognormvariate(-4, 1) for _ in range(20000)]
+        h = LatencyHistogram()
+        for v in values:
+            h.add(v)
+        assert h.percentile(p) == pytest.approx(_exact(values, p), rel=0.005, abs=1e-6)
+
+    def test_bounded_buckets(self):
+        """A million distinct latencies need at most a few thousand buckets."""
+
+        h = LatencyHistogram()
+        for i in range(1, 1_000_000, 7):
+            h.add(i / 1_000_000)
+        assert len(h.counts) < 5000
+
+    def test_merge_equals_whole(self):
+        """Two halves merged give the whole run's percentiles."""
+
+        rng = random.Random(9)
+        values = [rng.random() for _ in range(5000)]
+        whole, a, b = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
+        for i, v in enumerate(values):
+            whole.add(v)
+            (a if i % 2 else b).add(v)
+        a.merge(b)
+        assert [whole.percentile(p) for p in (50, 99)] == [
+            a.percentile(p) for p in (50, 99)
+        ]
+
+    def test_bucket_three_digits(self):
+        """Rounding keeps three significant digits."""
+
+        assert 123_000 == bucket_us(0.1234)
+        assert 999 == bucket_us(0.000999)
+
+
+class TestStats:
+    def test_summary_counts(self):
+        """Summary counts requests, events, outcomes and attempts."""
+
+        batch = Batch.of(
+            1, 1, tuple(EventSource(EventConfig(seed=1, start_ms=1)).take(10))
+        )
+        s = Stats()
+        s.add(Attempt(batch, 0, 100.0, 0.01, 500, None, 100, False))
+        s.add(Attempt(batch, 1, 101.0, 0.02, 200, None, 100, True))
+        s.add(Attempt(batch, 0, 101.5, 0.5, None, "timeout", 100, False))
+        summary = s.summary()
+        assert 3 == summary.requests
+        assert 30 == summary.events_sent
+        assert {"500": 1, "200": 1, "timeout": 1} == dict(summary.outcomes)
+        assert {0: 2, 1: 1} == dict(summary.by_attempt)
+        assert summary.success_ratio == pytest.approx(1 / 3)
+        assert summary.duration_s == pytest.approx(2.0)
