@@ -1,0 +1,187 @@
+"""
+hubsim's own speed, as ratios against baselines measured in the same run.
+
+1. Generation + serialisation + signing on one core (no network): events/s of
+   EventSource -> Batcher -> body(0) -> Signer.headers, against the same
+   serialisation and signing of pre-generated dicts with orjson.
+2. Delivery to a null receiver (raw-socket sink, own process) at 10 in flight:
+   hubsim's requests/s divided by a bare aiohttp loop that serialises
+   pre-generated events with orjson and signs every request freshly, same
+   concurrency, body size and event loop.
+
+Every loop is bounded by a request count and a time cap. Runs alternate and the
+best of each is kept, because the machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import orjson
+
+from simulator.batching import Batcher
+from simulator.delivery import DeliveryOptions
+from simulator.events import EventConfig, EventSource
+from simulator.retry import PROFILES
+from simulator.run import SendOptions, SendRun
+from simulator.signing import ClientSecret, Signer
+
+SECRET = ClientSecret("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+MIX = ("contact", "company", "deal", "ticket", "line_item", "conversation")
+GEN_EVENTS = int(os.environ.get("HUBSIM_BENCH_GEN_EVENTS", "300000"))
+REQUESTS = int(os.environ.get("HUBSIM_BENCH_REQUESTS", "4000"))
+TIME_CAP_S = 60.0
+ROUNDS = 3
+
+
+def _pin_one_core() -> set[int] | None:
+    """Pin to one core for the one-core figure; return the old set to restore."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(before)})
+    return before
+
+
+def gen_pipeline(n: int) -> float:
+    """events/s of generate + batch + serialise + sign."""
+    src = EventSource(EventConfig(types=MIX, seed=1, start_ms=1_767_225_600_000))
+    batcher = Batcher(src.app_id)
+    signer = Signer(SECRET, "http://127.0.0.1:8080/hook")
+    src.take(2000)
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        for batch in batcher.add_many(src.take(2000)):
+            signer.headers(batch.body(0), 1_767_225_600_000)
+        done += 2000
+    return done / (time.perf_counter() - t0)
+
+
+def orjson_pipeline(n: int) -> float:
+    """events/s of orjson-serialise + sign for pre-generated event dicts."""
+    pool = [
+        e.to_dict()
+        for e in EventSource(EventConfig(types=MIX, seed=1, start_ms=1)).take(10000)
+    ]
+    chunks = [pool[i : i + 100] for i in range(0, len(pool), 100)]
+    signer = Signer(SECRET, "http://127.0.0.1:8080/hook")
+    t0 = time.perf_counter()
+    done = 0
+    while done < n:
+        for chunk in chunks:
+            signer.headers(orjson.dumps(chunk), 1_767_225_600_000)
+            done += len(chunk)
+    return done / (time.perf_counter() - t0)
+
+
+async def bare_client(url: str, requests: int) -> float:
+    """requests/s of a bare aiohttp loop: orjson + fresh v1/v3 signature per request."""
+    pool = [
+        e.to_dict()
+        for e in EventSource(EventConfig(types=MIX, seed=2, start_ms=1)).take(10000)
+    ]
+    chunks = [pool[i : i + 100] for i in range(0, len(pool), 100)]
+    signer = Signer(SECRET, url)
+    counter = iter(range(requests))
+    deadline = time.perf_counter() + TIME_CAP_S
+
+    async def worker(session: aiohttp.ClientSession) -> int:
+        sent = 0
+        for i in counter:
+            if time.perf_counter() > deadline:
+                break
+            body = orjson.dumps(chunks[i % len(chunks)])
+            headers = signer.headers(body, int(time.time() * 1000))
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+            sent += 1
+        return sent
+
+    connector = aiohttp.TCPConnector(limit=10)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        t0 = time.perf_counter()
+        sent = sum(await asyncio.gather(*(worker(session) for _ in range(10))))
+        return sent / (time.perf_counter() - t0)
+
+
+async def hubsim_client(url: str, requests: int) -> tuple[float, int]:
+    """requests/s of hubsim send (generation included), and its mean body size."""
+    opts = SendOptions(
+        target_url=url,
+        secret=SECRET,
+        events=requests * 100,
+        source=EventConfig(types=MIX, seed=3, start_ms=int(time.time() * 1000)),
+        delivery=DeliveryOptions(retry=PROFILES["none"].retry),
+    )
+    run = SendRun(opts)
+    loop = asyncio.get_running_loop()
+    loop.call_later(TIME_CAP_S, run.stop)
+    result = await run.execute()
+    s = result.summary
+    return s.requests_per_s, s.bytes_out // max(1, s.requests)
+
+
+def main() -> None:
+    cores = _pin_one_core()
+    gc.collect()
+    print("hubsim bench (all figures from this run; ratios are what to compare)\n")
+
+    gen = max(gen_pipeline(GEN_EVENTS) for _ in range(ROUNDS))
+    ref = max(orjson_pipeline(GEN_EVENTS) for _ in range(ROUNDS))
+    print("1. generation + serialisation + signing, one core")
+    print(f"   hubsim pipeline          {gen:>12,.0f} events/s   (target >= 500,000)")
+    print(f"   orjson+sign, pre-built   {ref:>12,.0f} events/s")
+    print(f"   ratio hubsim / pre-built {gen / ref:>12.2f}\n")
+    if cores is not None:
+        # The sink must get its own core, and it inherits this process's set.
+        os.sched_setaffinity(0, cores)
+
+    sink = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.null_receiver", "--seconds", "900"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert sink.stdout is not None
+        port = int(sink.stdout.readline().split()[1])
+        url = f"http://127.0.0.1:{port}/hook"
+        bare: list[float] = []
+        ours: list[float] = []
+        size = 0
+        for _ in range(ROUNDS):
+            bare.append(asyncio.run(bare_client(url, REQUESTS)))
+            rps, size = asyncio.run(hubsim_client(url, REQUESTS))
+            ours.append(rps)
+        b, h = max(bare), max(ours)
+        print(
+            f"2. delivery to a null receiver, 10 in flight, {REQUESTS:,} requests a run"
+        )
+        print(f"   bare aiohttp+orjson+sign {b:>12,.0f} requests/s")
+        print(
+            f"   hubsim send              {h:>12,.0f} requests/s   (mean body {size:,} B)"
+        )
+        print(f"   ratio hubsim / bare      {h / b:>12.2f}   (target >= 0.85)")
+        result: dict[str, Any] = {
+            "gen_events_per_s": round(gen),
+            "gen_ratio_vs_prebuilt": round(gen / ref, 3),
+            "bare_requests_per_s": round(b),
+            "hubsim_requests_per_s": round(h),
+            "delivery_ratio": round(h / b, 3),
+        }
+        print("\n" + json.dumps(result))
+    finally:
+        sink.terminate()
+        sink.wait(5)
+
+
+if __name__ == "__main__":
+    main()
