@@ -166,9 +166,8 @@ def main() -> None:
             f"2. delivery to a null receiver, 10 in flight, {REQUESTS:,} requests a run"
         )
         print(f"   bare aiohttp+orjson+sign {b:>12,.0f} requests/s")
-        print(
-            f"   hubsim send              {h:>12,.0f} requests/s   (mean body {size:,} B)"
-        )
+        print(f"   hubsim send              {h:>12,.0f} requests/s", end="")
+        print(f"   (mean body {size:,} B)")
         print(f"   ratio hubsim / bare      {h / b:>12.2f}   (target >= 0.85)")
         result: dict[str, Any] = {
             "gen_events_per_s": round(gen),
