@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from simulator.batching import Batcher
+from simulator.batching import Batch
 from simulator.delivery import DeliveryOptions
 from simulator.events import EventConfig, EventSource
 from simulator.retry import PROFILES
@@ -52,17 +52,18 @@ def _pin_one_core() -> set[int] | None:
 
 
 def gen_pipeline(n: int) -> float:
-    """events/s of generate + batch + serialise + sign."""
+    """events/s of generate + batch + serialise + sign: the path `send` runs."""
     src = EventSource(EventConfig(types=MIX, seed=1, start_ms=1_767_225_600_000))
-    batcher = Batcher(src.app_id)
     signer = Signer(SECRET, "http://127.0.0.1:8080/hook")
-    src.take(2000)
+    src.render(100)
     t0 = time.perf_counter()
     done = 0
+    seq = 0
     while done < n:
-        for batch in batcher.add_many(src.take(2000)):
-            signer.headers(batch.body(0), 1_767_225_600_000)
-        done += 2000
+        seq += 1
+        batch = Batch.from_block(seq, src.app_id, src.render(100))
+        signer.headers(batch.body(0), 1_767_225_600_000)
+        done += len(batch)
     return done / (time.perf_counter() - t0)
 
 

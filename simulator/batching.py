@@ -14,7 +14,7 @@ from typing import Final
 
 from .catalog import MAX_BATCH_SIZE
 from .errors import UsageError
-from .events import ATTEMPT_SLOT, WebhookEvent
+from .events import ATTEMPT_SLOT, Meta, RenderedBlock, WebhookEvent
 
 _SLOT: Final = ATTEMPT_SLOT.encode()
 _DIGITS: Final = tuple(str(i).encode() for i in range(100))
@@ -24,24 +24,52 @@ _DIGITS: Final = tuple(str(i).encode() for i in range(100))
 class Batch:
     """
     Up to 100 events for one portal: the unit HubSpot POSTs and retries.
+
+    It keeps the body pre-split at the attemptNumber slots plus each event's id,
+    occurredAt and type, not event objects: that is all delivery, the ledger
+    and stats need, and ``events`` rebuilds the rest on demand.
     """
 
     seq: int
     app_id: int
     portal_id: int
-    events: tuple[WebhookEvent, ...]
     parts: tuple[bytes, ...]
+    event_ids: tuple[int, ...]
+    occurred_at: tuple[int, ...]
+    meta: tuple[Meta, ...]
+
+    @classmethod
+    def from_block(cls, seq: int, app_id: int, block: RenderedBlock) -> Batch:
+        """
+        The batch for a block the event source rendered (the fast path).
+        """
+        body = b"[" + block.body + b"]"
+        return cls(
+            seq,
+            app_id,
+            block.portal_id,
+            tuple(body.split(_SLOT)),
+            block.event_ids,
+            block.occurred_at,
+            block.meta,
+        )
 
     @classmethod
     def of(cls, seq: int, app_id: int, events: tuple[WebhookEvent, ...]) -> Batch:
         """
-        Build a batch, rendering the compact JSON array once.
+        A batch of given events (all of one portal), rendered once.
         """
-        body = ("[" + ",".join([e.json for e in events]) + "]").encode()
-        return cls(seq, app_id, events[0].portal_id, events, tuple(body.split(_SLOT)))
+        block = RenderedBlock(
+            events[0].portal_id,
+            ",".join([e.json for e in events]).encode(),
+            tuple(e.event_id for e in events),
+            tuple(e.occurred_at for e in events),
+            tuple((e.subscription_type, e.object_type_id) for e in events),
+        )
+        return cls.from_block(seq, app_id, block)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self.event_ids)
 
     def body(self, attempt_number: int) -> bytes:
         """
@@ -51,18 +79,22 @@ class Batch:
         return (digits or str(attempt_number).encode()).join(self.parts)
 
     @property
-    def event_ids(self) -> tuple[int, ...]:
+    def events(self) -> list[WebhookEvent]:
         """
-        The eventIds in this batch, in body order.
+        The events, rebuilt from the body (for inspection and recording).
         """
-        return tuple(e.event_id for e in self.events)
+        body = _SLOT.join(self.parts)[1:-1]
+        block = RenderedBlock(
+            self.portal_id, body, self.event_ids, self.occurred_at, self.meta
+        )
+        return block.events()
 
     @property
     def oldest_occurred_at(self) -> int:
         """
         The earliest ``occurredAt`` in the batch (epoch ms).
         """
-        return min(e.occurred_at for e in self.events)
+        return min(self.occurred_at)
 
 
 class Batcher:

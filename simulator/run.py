@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .batching import Batch, Batcher
+from .batching import Batch
 from .catalog import MAX_BATCH_SIZE
 from .clock import Clock, SystemClock
 from .delivery import Attempt, DeliveryEngine, DeliveryOptions
@@ -142,45 +142,30 @@ class RunResult:
 
 class _BatchStream:
     """
-    Lazily turns the event source into batches, counting them into the ledger.
+    Lazily renders batches from the event source, counting them into the ledger.
     """
 
     def __init__(
-        self, source: EventSource, batcher: Batcher, total: int, ledger: Ledger
+        self, source: EventSource, batch_size: int, total: int, ledger: Ledger
     ):
         self._source = source
-        self._batcher = batcher
+        self._batch_size = batch_size
         self._remaining = total
         self._ledger = ledger
-        self._ready: list[Batch] = []
+        self._seq = 0
 
     def __iter__(self) -> Iterator[Batch]:
         return self
 
     def __next__(self) -> Batch:
-        while not self._ready:
-            if self._remaining <= 0:
-                self._ready = self._batcher.flush()
-                if not self._ready:
-                    raise StopIteration
-                break
-            chunk = self._source.take(min(2000, self._remaining))
-            self._remaining -= len(chunk)
-            self._ready = self._batcher.add_many(chunk)
-            self._ready.reverse()
-        batch = self._ready.pop()
+        if self._remaining <= 0:
+            raise StopIteration
+        block = self._source.render(min(self._batch_size, self._remaining))
+        self._remaining -= len(block)
+        self._seq += 1
+        batch = Batch.from_block(self._seq, self._source.app_id, block)
         self._ledger.generated_batch(batch)
         return batch
-
-    def drain_generated(self) -> list[Batch]:
-        """
-        Batches built from events already generated but never handed out.
-        """
-        rest = [*reversed(self._ready), *self._batcher.flush()]
-        self._ready = []
-        for batch in rest:
-            self._ledger.generated_batch(batch)
-        return rest
 
 
 class SendRun:
@@ -236,8 +221,7 @@ class SendRun:
         """
         opts = self.options
         await self.check_target()
-        batcher = Batcher(self.source.app_id, opts.batch_size)
-        stream = _BatchStream(self.source, batcher, opts.events, self.ledger)
+        stream = _BatchStream(self.source, opts.batch_size, opts.events, self.ledger)
         stats, ledger = self.stats, self.ledger
 
         def record(attempt: Attempt) -> None:
@@ -253,8 +237,6 @@ class SendRun:
         finally:
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)
-            for batch in stream.drain_generated():
-                ledger.pending(batch)
         elapsed = time.perf_counter() - t0
         return RunResult(
             summary=stats.summary(elapsed),

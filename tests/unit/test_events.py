@@ -222,9 +222,9 @@ class TestConfig:
             EventSource(EventConfig(format="generic", object_type_ids=("0-999",)))
 
     def test_portals_spread(self):
-        """Events spread over the requested number of portals."""
+        """Events spread over the requested number of portals (one per block)."""
 
-        assert 4 == len({e.portal_id for e in _events(2000, portals=4)})
+        assert 4 == len({e.portal_id for e in _events(6000, portals=4)})
 
     def test_json_is_compact(self):
         """Bodies are compact JSON: no spaces after separators."""
