@@ -1,23 +1,19 @@
 """
 Batching: group events into HubSpot-sized requests, one portal per batch.
 
-A :class:`Batch` holds its body pre-split at the ``attemptNumber`` slots, so the
-body for any attempt is a single ``bytes.join``: a retry re-sends exactly the same
-events, and only ``attemptNumber`` changes (spec §10 Q3). Pure: no I/O, no clock.
+A :class:`Batch` holds its first attempt's body; a retry's body is that with
+``attemptNumber`` replaced, so a retry re-sends exactly the same events and only
+``attemptNumber`` changes (spec §10 Q3). Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Final
 
 from .catalog import MAX_BATCH_SIZE
 from .errors import UsageError
-from .events import ATTEMPT_SLOT, Meta, RenderedBlock, WebhookEvent
-
-_SLOT: Final = ATTEMPT_SLOT.encode()
-_DIGITS: Final = tuple(str(i).encode() for i in range(100))
+from .events import FIRST_ATTEMPT, Meta, RenderedBlock, WebhookEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +29,7 @@ class Batch:
     seq: int
     app_id: int
     portal_id: int
-    parts: tuple[bytes, ...]
+    first_body: bytes
     event_ids: tuple[int, ...]
     occurred_at: tuple[int, ...]
     meta: tuple[Meta, ...]
@@ -43,12 +39,11 @@ class Batch:
         """
         The batch for a block the event source rendered (the fast path).
         """
-        body = b"[" + block.body + b"]"
         return cls(
             seq,
             app_id,
             block.portal_id,
-            tuple(body.split(_SLOT)),
+            b"[" + block.body + b"]",
             block.event_ids,
             block.occurred_at,
             block.meta,
@@ -61,7 +56,7 @@ class Batch:
         """
         block = RenderedBlock(
             events[0].portal_id,
-            ",".join([e.json for e in events]).encode(),
+            ",".join([e.to_json(0) for e in events]).encode(),
             tuple(e.event_id for e in events),
             tuple(e.occurred_at for e in events),
             tuple((e.subscription_type, e.object_type_id) for e in events),
@@ -75,15 +70,20 @@ class Batch:
         """
         The exact bytes sent on attempt ``attempt_number`` (0 = first try).
         """
-        digits = _DIGITS[attempt_number] if attempt_number < 100 else None
-        return (digits or str(attempt_number).encode()).join(self.parts)
+        if attempt_number == 0:
+            return self.first_body
+        # Only the attempt number changes on a retry (§10 Q3); every other byte,
+        # eventId and occurredAt included, is the first attempt's.
+        return self.first_body.replace(
+            FIRST_ATTEMPT, b'"attemptNumber":%d,' % attempt_number
+        )
 
     @property
     def events(self) -> list[WebhookEvent]:
         """
         The events, rebuilt from the body (for inspection and recording).
         """
-        body = _SLOT.join(self.parts)[1:-1]
+        body = self.first_body[1:-1]
         block = RenderedBlock(
             self.portal_id, body, self.event_ids, self.occurred_at, self.meta
         )

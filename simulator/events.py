@@ -1,11 +1,12 @@
 """
 The event source: a seeded, endless stream of HubSpot webhook events.
 
-Events are rendered to compact JSON once, here, with :data:`ATTEMPT_SLOT` where
-the value of ``attemptNumber`` goes, so a batch's body for any attempt is one
-``bytes.join`` (see ``batching.py``). Faker runs only while value pools are built,
-once per process; per event the source draws indices with ``getrandbits`` and
-fills a %-template. That keeps generation well above a receiver's speed.
+Faker runs only while value pools are built, once per process. Each kind of
+event owns pools of templates (its JSON with %-slots for what must be fresh per
+event); per event the source only picks a template with bits it drew in bulk
+and appends the slot values, and a block of up to 100 events for one portal is
+rendered by a single bytes % (see :meth:`EventSource.render`). That keeps
+generation well above any receiver's speed.
 
 This module does not batch, sign or send anything.
 """
@@ -312,8 +313,11 @@ def _associations_from(type_id: str, generic: bool = True) -> list[AssociationTy
 _PORTAL_SLOT: Final = "\x02"
 _HEAD: Final = (
     '{"eventId":%%d,"subscriptionId":%d,"portalId":\x02,"appId":%d,'
-    '"occurredAt":%%d,"subscriptionType":"%s","attemptNumber":\x00'
+    '"occurredAt":%%d,"subscriptionType":"%s","attemptNumber":0'
 )
+#: How attemptNumber reads in a first attempt. Unescaped, this byte sequence
+#: cannot occur inside a JSON string, so a retry body is one replace() away.
+FIRST_ATTEMPT: Final = b'"attemptNumber":0,'
 #: Where one event object ends and the next begins in a rendered block. A raw
 #: `{"eventId":` cannot occur inside a JSON string (its quote would be escaped).
 _EVENT_BOUNDARY: Final = ',{"eventId":'
@@ -337,7 +341,7 @@ def _lit(text: str) -> str:
 class RenderedBlock:
     """
     Up to one batch of events for one portal, rendered as comma-joined UTF-8
-    JSON objects with :data:`ATTEMPT_SLOT` for attemptNumber (no surrounding [ ]).
+    JSON objects for a first attempt (no surrounding [ ]).
     """
 
     portal_id: int
@@ -353,7 +357,8 @@ class RenderedBlock:
         """
         The block as :class:`WebhookEvent` objects (for inspection, not speed).
         """
-        pieces = self.body.decode().split(_EVENT_BOUNDARY)
+        slotted = self.body.replace(FIRST_ATTEMPT, b'"attemptNumber":\x00,')
+        pieces = slotted.decode().split(_EVENT_BOUNDARY)
         jsons = [pieces[0]] + ['{"eventId":' + p for p in pieces[1:]]
         return [
             WebhookEvent(eid, self.portal_id, stype, otid, t, j)
