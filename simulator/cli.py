@@ -217,6 +217,13 @@ secret_option = click.option(
     help="Sign as if HubSpot called this URL (receiver behind a tunnel or proxy).",
 )
 @click.option(
+    "--distinct",
+    type=int,
+    metavar="N",
+    help="Render N different events, then re-send them with fresh eventIds and "
+    "occurredAt (fast, for load tests; default: every event different).",
+)
+@click.option(
     "--escape-unicode",
     is_flag=True,
     help="Send non-ASCII as \\uXXXX escapes instead of raw UTF-8.",
@@ -254,6 +261,7 @@ def send(
     max_attempts: int | None,
     time_scale: float,
     public_url: str | None,
+    distinct: int | None,
     escape_unicode: bool,
     report_path: str | None,
     allow_remote: bool,
@@ -286,6 +294,7 @@ def send(
         max_attempts=max_attempts,
         time_scale=time_scale,
         public_url=public_url,
+        distinct=distinct,
         escape_unicode=escape_unicode,
         allow_remote=allow_remote,
         preflight=not no_preflight,
@@ -315,6 +324,7 @@ def build_send_options(
     max_attempts: int | None = None,
     time_scale: float = 1.0,
     public_url: str | None = None,
+    distinct: int | None = None,
     escape_unicode: bool = False,
     allow_remote: bool = False,
     preflight: bool = True,
@@ -340,6 +350,7 @@ def build_send_options(
         seed=seed,
         start_ms=start_time if start_time is not None else int(time.time() * 1000),
         escape_unicode=escape_unicode,
+        distinct=distinct,
     )
     if types:
         source = replace(source, types=types)

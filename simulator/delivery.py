@@ -91,7 +91,12 @@ class Attempt:
         """
         A short label for tables: ``200``, ``503``, ``timeout`` …
         """
-        return self.error if self.error is not None else str(self.status)
+        if self.error is not None or self.status is None:
+            return self.error or "no_answer"
+        return _STATUS_LABELS.get(self.status) or str(self.status)
+
+
+_STATUS_LABELS: Final = {code: str(code) for code in range(100, 600)}
 
 
 def classify(exc: BaseException) -> str:

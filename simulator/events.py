@@ -68,6 +68,10 @@ class EventConfig:
     """
     What to generate. ``types`` takes names, families and globs (``deal.*``).
 
+    ``distinct`` caps how many different events are rendered: after that many,
+    the source re-sends its first blocks with fresh eventIds and occurredAt, so
+    a long load test costs one bytes % per batch (see :meth:`EventSource.render`).
+
     In ``generic`` format, CRM types are sent as ``object.*`` with an
     ``objectTypeId``; types HubSpot only offers classically (``conversation.*``,
     ``contact.privacyDeletion``) stay classic, as a real app would subscribe them.
@@ -83,6 +87,7 @@ class EventConfig:
     spacing_ms: float = 0.0
     escape_unicode: bool = False
     portal_ids: tuple[int, ...] = field(default=())
+    distinct: int | None = None
 
     def __post_init__(self) -> None:
         if self.portals < 1 or self.portals > 1024:
@@ -91,6 +96,8 @@ class EventConfig:
             raise UsageError(f"--format must be classic or generic, not {self.format}")
         if self.spacing_ms < 0:
             raise UsageError("event spacing cannot be negative")
+        if self.distinct is not None and self.distinct < 1:
+            raise UsageError("--distinct must be at least 1")
 
 
 # ---------------------------------------------------------------------------
@@ -402,6 +409,8 @@ class EventSource:
         # compound change's surplus, a deferred privacy companion).
         self._waiting: dict[int, list[tuple[int, bytes, tuple[Any, ...], Meta]]] = {}
         self._taken: list[WebhookEvent] = []
+        self._recycled: list[_Recyclable] = []
+        self._recycle_at = 0
         self._kinds = memoryview(b"").cast("H")
         self._xs = memoryview(b"").cast("Q")
         self._pos = _BLOCK
@@ -426,9 +435,48 @@ class EventSource:
     def render(self, count: int) -> RenderedBlock:
         """
         The next ``count`` events (1-100) for one portal, rendered.
+
+        With ``distinct`` set, blocks past that many events are earlier blocks
+        re-stamped: same payloads, fresh eventIds and occurredAt.
         """
         if not 1 <= count <= catalog.MAX_BATCH_SIZE:
             raise UsageError(f"a block holds 1 to {catalog.MAX_BATCH_SIZE} events")
+        limit = self.config.distinct
+        if limit is not None and self._position >= limit and self._recycled:
+            entry = self._recycled[self._recycle_at % len(self._recycled)]
+            # A pooled block may be a little short (a companion moved on); any
+            # that fits is a valid batch. A run's last, smaller block is fresh.
+            if len(entry.times) <= count:
+                self._recycle_at += 1
+                return self._restamp(entry)
+        block = self._render_fresh(count)
+        if limit is not None and self._position - len(block) < limit:
+            self._recycled.append(_Recyclable.of(block, self._position - count))
+        return block
+
+    def prepare(self, batch_size: int = catalog.MAX_BATCH_SIZE) -> None:
+        """
+        With ``distinct`` set, render the distinct pool now, before any sending,
+        so a load test runs at full speed from its first request.
+        """
+        limit = self.config.distinct
+        while limit is not None and self._position < limit:
+            self.render(min(batch_size, limit - self._position))
+
+    def _restamp(self, entry: _Recyclable) -> RenderedBlock:
+        """
+        A recycled block with fresh eventIds and occurredAt: one bytes %.
+        """
+        ids = tuple(itertools.islice(self._event_ids, len(entry.times)))
+        shift = int((self._position - entry.position) * self.config.spacing_ms)
+        times = tuple([t + shift for t in entry.times]) if shift else entry.times
+        body = entry.template % tuple(
+            itertools.chain.from_iterable(zip(ids, times, strict=True))
+        )
+        self._position += len(ids)
+        return RenderedBlock(entry.portal_id, body, ids, times, entry.meta)
+
+    def _render_fresh(self, count: int) -> RenderedBlock:
         bits = self._bits
         portal = self.portal_ids[bits(16) % len(self.portal_ids)]
         block_no = self._blocks
@@ -876,6 +924,40 @@ class EventSource:
                     meta.append(s.meta)
 
         return emit_association
+
+
+@dataclass(frozen=True, slots=True)
+class _Recyclable:
+    """
+    A rendered block turned back into a template with eventId and occurredAt
+    slots, so it can be sent again as new events.
+    """
+
+    template: bytes
+    portal_id: int
+    times: tuple[int, ...]
+    meta: tuple[Meta, ...]
+    position: int
+
+    @classmethod
+    def of(cls, block: RenderedBlock, position: int) -> _Recyclable:
+        chunks = block.body.split(b'{"eventId":')[1:]
+        parts: list[bytes] = []
+        for chunk, eid, t in zip(
+            chunks, block.event_ids, block.occurred_at, strict=True
+        ):
+            rest = chunk[len(str(eid)) :]
+            at = rest.index(b'"occurredAt":') + 13
+            tail = rest[at + len(str(t)) :]
+            parts.append(
+                b'{"eventId":%d'
+                + rest[:at].replace(b"%", b"%%")
+                + b"%d"
+                + tail.replace(b"%", b"%%")
+            )
+        return cls(
+            b"".join(parts), block.portal_id, block.occurred_at, block.meta, position
+        )
 
 
 #: Marks a companion event to be moved to a later block of its portal.

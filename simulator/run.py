@@ -185,6 +185,7 @@ class SendRun:
         self.options = options
         self.clock = clock or SystemClock()
         self.source = EventSource(options.source)
+        self.source.prepare(options.batch_size)
         self.stats = Stats()
         self.ledger = Ledger(sink)
         self.engine = DeliveryEngine(

@@ -298,3 +298,16 @@ class TestFailures:
         assert ledger.balanced
         assert ledger.pending_count > 0
         assert ledger.generated <= 5000
+
+
+class TestDistinctDelivery:
+    async def test_exact_count_and_unique_ids(self, capture_factory, secret):
+        """--distinct: exactly N events arrive, each eventId once, all SDK-valid."""
+
+        async with capture_factory() as (cap, url):
+            opts = _options(url, secret, events=2550, distinct=500, portals=2)
+            result = await SendRun(opts).execute()
+        ids = [e["eventId"] for r in cap.requests for e in r.events]
+        assert 2550 == len(ids) == len(set(ids))
+        assert all(_sdk_valid(r, url) for r in cap.requests)
+        assert result.all_delivered
