@@ -37,7 +37,7 @@ from . import __version__, catalog, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .events import EventConfig
-from .receiver import DEFAULT_MAX_BODY, ReceiverConfig, serve
+from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, serve
 from .run import RunResult, SendOptions, SendRun
 from .signing import (
     ClientSecret,
@@ -502,6 +502,31 @@ def finish(result: RunResult, console: Console, report_path: str | None) -> None
     show_default=True,
     help="Answer 413 to bodies larger than this many bytes.",
 )
+@click.option(
+    "--fail-rate", default=0.0, metavar="P", help="Fail this share of requests."
+)
+@click.option(
+    "--fail-status", default=500, show_default=True, help="Status of injected failures."
+)
+@click.option("--latency", default=0.0, metavar="MS", help="Answer after this many ms.")
+@click.option(
+    "--jitter", default=0.0, metavar="MS", help="Vary --latency by up to ± this."
+)
+@click.option(
+    "--hang-rate", default=0.0, metavar="P", help="Never answer this share (timeouts)."
+)
+@click.option(
+    "--reset-rate", default=0.0, metavar="P", help="Drop the connection for this share."
+)
+@click.option(
+    "--script",
+    metavar="LIST",
+    help="Statuses by attemptNumber, e.g. 500,503,200: attempts 0 and 1 fail.",
+)
+@click.option(
+    "--retry-after", metavar="SECONDS", help="Send Retry-After with injected failures."
+)
+@click.option("--fault-seed", type=int, help="Makes injected faults reproducible.")
 def receive(
     host: str,
     port: int,
@@ -509,14 +534,46 @@ def receive(
     insecure: bool,
     save: str | None,
     max_body: int,
+    fail_rate: float,
+    fail_status: int,
+    latency: float,
+    jitter: float,
+    hang_rate: float,
+    reset_rate: float,
+    script: str | None,
+    retry_after: str | None,
+    fault_seed: int | None,
 ) -> None:
     """
     Run the built-in receiver: verifies signatures, counts events, GET /stats.
+
+    \b
+    Misbehave on purpose to test retries, e.g.:
+      hubsim receive --fail-rate 0.3 --reset-rate 0.05 --hang-rate 0.01
+      hubsim receive --script 500,503,200 --retry-after 2
     """
+    try:
+        statuses = tuple(int(x) for x in _csv([script])) if script else ()
+    except ValueError:
+        raise UsageError(
+            f"--script takes HTTP statuses like 500,503,200, not {script}"
+        ) from None
+    faults = Faults(
+        fail_rate=fail_rate,
+        fail_status=fail_status,
+        latency_ms=latency,
+        jitter_ms=jitter,
+        hang_rate=hang_rate,
+        reset_rate=reset_rate,
+        script=statuses,
+        retry_after=retry_after,
+        seed=fault_seed,
+    )
     config = ReceiverConfig(
         secret=None if insecure and not secret else _secret(secret),
         max_body_bytes=max_body,
         save_path=save,
+        faults=faults,
     )
     asyncio.run(_receive(config, host, port))
 

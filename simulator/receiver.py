@@ -10,13 +10,17 @@ careful HubSpot integrator would, and counts what it accepted.
   and the path is taken raw, percent-escapes untouched.
 - 400 on a body that is not a JSON array of events, 413 over ``max_body_bytes``.
 - ``GET /stats``: requests, events, distinct events, duplicates, failures.
+- :class:`Faults` make it misbehave on purpose: failure rate and status,
+  latency with jitter, hangs, connection resets, a status script by attempt.
 
 It only listens on the address it is given; the CLI defaults to 127.0.0.1.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
@@ -25,6 +29,7 @@ import orjson
 from aiohttp import web
 
 from .clock import Clock, SystemClock
+from .errors import UsageError
 from .signing import (
     H_SIGNATURE,
     H_SIGNATURE_V3,
@@ -37,17 +42,66 @@ from .signing import (
 )
 
 DEFAULT_MAX_BODY: Final = 2 * 1024 * 1024
+#: How long an injected hang lasts: well past any sender timeout.
+HANG_S: Final = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """
+    Failures the receiver injects, to exercise HubSpot's retries.
+
+    Rates are probabilities per request. ``script`` answers by attemptNumber:
+    ``(500, 503, 200)`` fails attempts 0 and 1 and accepts from attempt 2 on.
+    ``retry_after`` is sent with every injected failure.
+    """
+
+    fail_rate: float = 0.0
+    fail_status: int = 500
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    hang_rate: float = 0.0
+    reset_rate: float = 0.0
+    script: tuple[int, ...] = ()
+    retry_after: str | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("fail_rate", "hang_rate", "reset_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                flag = "--" + name.replace("_", "-")
+                raise UsageError(f"{flag} must be between 0 and 1, not {value}")
+        if self.latency_ms < 0 or self.jitter_ms < 0:
+            raise UsageError("--latency and --jitter cannot be negative")
+        for code in (self.fail_status, *self.script):
+            if not 100 <= code <= 599:
+                raise UsageError(f"{code} is not an HTTP status")
+
+    @property
+    def any(self) -> bool:
+        """True if any failure or delay is configured."""
+        return bool(
+            self.fail_rate
+            or self.latency_ms
+            or self.jitter_ms
+            or self.hang_rate
+            or self.reset_rate
+            or self.script
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ReceiverConfig:
     """
-    How the receiver verifies. ``secret`` None accepts unsigned requests.
+    How the receiver verifies and misbehaves. ``secret`` None accepts unsigned
+    requests.
     """
 
     secret: ClientSecret | None
     max_body_bytes: int = DEFAULT_MAX_BODY
     save_path: str | None = None
+    faults: Faults = Faults()
 
 
 @dataclass
@@ -64,6 +118,9 @@ class ReceiverStats:
     stale_timestamps: int = 0
     bad_requests: int = 0
     too_large: int = 0
+    injected_failures: int = 0
+    hangs: int = 0
+    resets: int = 0
     by_attempt: Counter[int] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     seen: set[int] = field(default_factory=set)
@@ -90,6 +147,9 @@ class ReceiverStats:
             "stale_timestamps": self.stale_timestamps,
             "bad_requests": self.bad_requests,
             "too_large": self.too_large,
+            "injected_failures": self.injected_failures,
+            "hangs": self.hangs,
+            "resets": self.resets,
             "by_attempt": {str(k): v for k, v in sorted(self.by_attempt.items())},
             "by_type": dict(self.by_type.most_common()),
         }
@@ -149,11 +209,48 @@ def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Applic
     """
     clock = clock or SystemClock()
     stats = ReceiverStats()
+    faults = config.faults
+    rng = random.Random(faults.seed)
+
+    async def misbehave(
+        request: web.Request, attempt: int
+    ) -> web.StreamResponse | None:
+        """An injected failure or delay for this request; None to carry on."""
+        if faults.latency_ms or faults.jitter_ms:
+            delay = faults.latency_ms + rng.uniform(-faults.jitter_ms, faults.jitter_ms)
+            await asyncio.sleep(max(0.0, delay) / 1000)
+        roll = rng.random()
+        if roll < faults.hang_rate:
+            stats.hangs += 1
+            # Never answer: the sender's timeout fires. Bounded, so a stopped
+            # sender does not leave this handler behind for ever.
+            await asyncio.sleep(HANG_S)
+            return web.Response(status=504)
+        roll -= faults.hang_rate
+        if roll < faults.reset_rate:
+            stats.resets += 1
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError  # aiohttp drops the request quietly
+        roll -= faults.reset_rate
+        status = None
+        if faults.script:
+            status = faults.script[min(attempt, len(faults.script) - 1)]
+            if 200 <= status < 300:
+                status = None
+        if status is None and roll < faults.fail_rate:
+            status = faults.fail_status
+        if status is None:
+            return None
+        stats.injected_failures += 1
+        headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+        return web.json_response({"error": "injected"}, status=status, headers=headers)
+
     app = web.Application(client_max_size=config.max_body_bytes)
     app[STATS_KEY] = stats
     save: IO[bytes] | None = None
 
-    async def receive(request: web.Request) -> web.Response:
+    async def receive(request: web.Request) -> web.StreamResponse:
         stats.requests += 1
         try:
             body = await request.read()
@@ -181,6 +278,11 @@ def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Applic
             return web.json_response(
                 {"error": "expected a JSON array of events"}, status=400
             )
+        if faults.any:
+            attempt = events[0].get("attemptNumber", 0) if events else 0
+            injected = await misbehave(request, attempt)
+            if injected is not None:
+                return injected
         stats.accepted_requests += 1
         stats.events += len(events)
         seen = stats.seen

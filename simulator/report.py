@@ -84,14 +84,12 @@ def render(result: RunResult) -> RenderableType:
     events.add_column(style="bold")
     events.add_column(justify="right")
     events.add_row("generated", f"{ledger.generated:,}")
-    delivered = f"{ledger.delivered:,}"
-    if ledger.delivered_on_attempt:
-        by = ", ".join(
-            f"{n:,} on attempt {k}"
-            for k, n in sorted(ledger.delivered_on_attempt.items())
+    events.add_row("delivered", f"{ledger.delivered:,}")
+    if len(ledger.delivered_on_attempt) > 1:
+        by = " · ".join(
+            f"{k}: {n:,}" for k, n in sorted(ledger.delivered_on_attempt.items())
         )
-        delivered += f"  ({by})" if len(ledger.delivered_on_attempt) > 1 else ""
-    events.add_row("delivered", delivered)
+        events.add_row("  by attempt", by)
     gave_up = f"{ledger.gave_up:,}"
     if ledger.gave_up_errors:
         gave_up += (
