@@ -232,6 +232,12 @@ secret_option = click.option(
     "--report", "report_path", metavar="FILE.json", help="Write the run report as JSON."
 )
 @click.option(
+    "--ledger",
+    "ledger_path",
+    metavar="FILE.jsonl",
+    help="Stream every attempt and every event's final outcome to this file.",
+)
+@click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
 )
 @click.option(
@@ -264,6 +270,7 @@ def send(
     distinct: int | None,
     escape_unicode: bool,
     report_path: str | None,
+    ledger_path: str | None,
     allow_remote: bool,
     no_preflight: bool,
     quiet: bool,
@@ -298,6 +305,7 @@ def send(
         escape_unicode=escape_unicode,
         allow_remote=allow_remote,
         preflight=not no_preflight,
+        ledger_path=ledger_path,
     )
     console = Console(highlight=False)
     result = asyncio.run(run_with_progress(options, console, quiet))
@@ -328,6 +336,7 @@ def build_send_options(
     escape_unicode: bool = False,
     allow_remote: bool = False,
     preflight: bool = True,
+    ledger_path: str | None = None,
 ) -> SendOptions:
     """
     Flags to :class:`SendOptions`, with HubSpot's limits checked.
@@ -373,6 +382,7 @@ def build_send_options(
         signing=signing,
         allow_remote=allow_remote,
         preflight=preflight,
+        ledger_path=ledger_path,
     )
 
 

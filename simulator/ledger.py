@@ -5,8 +5,8 @@ The ledger: every generated event ends in exactly one recorded state.
 the last error) or ``pending`` (the run stopped first). Events share their
 batch's fate, since a failed batch is retried as the same set (spec §10 Q3), so
 the ledger works per batch and keeps only counts in memory: a million-event run
-costs no more than a thousand-event one. A ``sink`` receives each final record,
-for a JSONL file or a test.
+costs no more than a thousand-event one. A ``sink`` receives each final record;
+:class:`LedgerFile` streams attempts and outcomes to JSONL.
 """
 
 from __future__ import annotations
@@ -15,9 +15,14 @@ import enum
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import orjson
 
 from .batching import Batch
 from .delivery import Attempt
+from .errors import UsageError
 
 
 class Outcome(enum.Enum):
@@ -110,3 +115,64 @@ class Ledger:
     def balanced(self) -> bool:
         """``generated == delivered + gave_up + pending``."""
         return self.generated == self.delivered + self.gave_up + self.pending_count
+
+
+class LedgerFile:
+    """
+    Streams the ledger to JSONL: one line per attempt, one per event's outcome.
+
+    Lines are flushed as they are written, so a crash leaves a usable file::
+
+        {"type":"attempt","batch":3,"attemptNumber":1,"events":100,...}
+        {"type":"outcome","eventId":1030198139,"outcome":"delivered","attempts":2,...}
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise UsageError(f"cannot write ledger {path}: {exc.strerror}") from None
+
+    def attempt(self, attempt: Attempt) -> None:
+        """Write one attempt line."""
+        self._file.write(
+            orjson.dumps(
+                {
+                    "type": "attempt",
+                    "batch": attempt.batch.seq,
+                    "portalId": attempt.batch.portal_id,
+                    "attemptNumber": attempt.attempt_number,
+                    "events": len(attempt.batch),
+                    "startedAt": round(attempt.started_at * 1000),
+                    "latencyMs": round(attempt.latency_s * 1000, 3),
+                    "status": attempt.status,
+                    "error": attempt.error,
+                    "final": attempt.final,
+                }
+            )
+            + b"\n"
+        )
+        self._file.flush()
+
+    def settle(self, record: BatchRecord) -> None:
+        """Write the final line of every event in a settled batch."""
+        outcome = record.outcome.value
+        lines = [
+            orjson.dumps(
+                {
+                    "type": "outcome",
+                    "eventId": event_id,
+                    "outcome": outcome,
+                    "attempts": record.attempts,
+                    "lastError": record.last_error,
+                    "batch": record.batch.seq,
+                }
+            )
+            for event_id in record.batch.event_ids
+        ]
+        self._file.write(b"\n".join(lines) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()

@@ -26,7 +26,7 @@ from .clock import Clock, SystemClock
 from .delivery import Attempt, DeliveryEngine, DeliveryOptions
 from .errors import TargetError, UsageError
 from .events import EventConfig, EventSource
-from .ledger import Ledger, Sink
+from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
 
@@ -113,6 +113,7 @@ class SendOptions:
     signing: SigningOptions = field(default_factory=SigningOptions)
     allow_remote: bool = False
     preflight: bool = True
+    ledger_path: str | None = None
 
     def __post_init__(self) -> None:
         if self.events < 1:
@@ -187,7 +188,8 @@ class SendRun:
         self.source = EventSource(options.source)
         self.source.prepare(options.batch_size)
         self.stats = Stats()
-        self.ledger = Ledger(sink)
+        self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
+        self.ledger = Ledger(self._sink(sink))
         self.engine = DeliveryEngine(
             options.target_url,
             Signer(options.secret, options.target_url, options.signing),
@@ -207,6 +209,18 @@ class SendRun:
             await preflight(self.options.target_url, delivery.connect_timeout_s or 3.0)
             self._checked = True
 
+    def _sink(self, sink: Sink | None) -> Sink | None:
+        file = self._file
+        if file is None:
+            return sink
+
+        def both(record: BatchRecord) -> None:
+            file.settle(record)
+            if sink is not None:
+                sink(record)
+
+        return both
+
     def stop(self) -> None:
         """
         Stop generating; in-flight requests finish; the rest becomes pending.
@@ -225,8 +239,12 @@ class SendRun:
         stream = _BatchStream(self.source, opts.batch_size, opts.events, self.ledger)
         stats, ledger = self.stats, self.ledger
 
+        file = self._file
+
         def record(attempt: Attempt) -> None:
             stats.add(attempt)
+            if file is not None:
+                file.attempt(attempt)
             ledger.record_attempt(attempt)
             if on_attempt is not None:
                 on_attempt(attempt)
@@ -238,6 +256,8 @@ class SendRun:
         finally:
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)
+            if file is not None:
+                file.close()
         elapsed = time.perf_counter() - t0
         return RunResult(
             summary=stats.summary(elapsed),

@@ -232,3 +232,115 @@ class TestMisc:
         )
         assert 0 == done.returncode
         assert "hubsim" in done.stdout
+
+
+class TestLedgerFile:
+    def test_ledger_has_one_outcome_per_event(
+        self, runner, threaded_receiver, tmp_path
+    ):
+        """--ledger: attempt lines, and exactly one outcome line per generated event."""
+
+        path = tmp_path / "ledger.jsonl"
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                threaded_receiver.url,
+                "--secret",
+                SECRET,
+                "-n",
+                "1234",
+                "-q",
+                "--portals",
+                "3",
+                "--ledger",
+                str(path),
+            ],
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        outcomes = [x for x in lines if x["type"] == "outcome"]
+        attempts = [x for x in lines if x["type"] == "attempt"]
+        assert 1234 == len(outcomes) == len({x["eventId"] for x in outcomes})
+        assert {"delivered"} == {x["outcome"] for x in outcomes}
+        assert 1234 == sum(x["events"] for x in attempts)
+        assert SECRET not in path.read_text()
+
+    def test_unwritable_ledger_is_one_line(self, runner):
+        """A ledger path that cannot be written is a one-line input error."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                "http://127.0.0.1:1/x",
+                "--secret",
+                "x",
+                "--ledger",
+                "/nonexistent/l.jsonl",
+            ],
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert 1 == len(_lines(result.output))
+
+
+class TestInterrupt:
+    def test_sigterm_flushes_report_and_ledger(self, secret, tmp_path):
+        """SIGTERM mid-run: exit 130, report and ledger written, waiting retries
+        recorded as pending, nothing lost."""
+
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        from simulator.receiver import Faults, ReceiverConfig
+
+        from ..conftest import ThreadedReceiver
+
+        report, ledger = tmp_path / "r.json", tmp_path / "l.jsonl"
+        # Every first attempt fails, so batches wait for HubSpot's first retry
+        # (over a minute away) when the signal comes.
+        config = ReceiverConfig(
+            secret=secret, faults=Faults(latency_ms=20, script=(500, 200))
+        )
+        with ThreadedReceiver(config) as receiver:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulator",
+                    "send",
+                    receiver.url,
+                    "-n",
+                    "200000",
+                    "-q",
+                    "--report",
+                    str(report),
+                    "--ledger",
+                    str(ledger),
+                ],
+                env={**os.environ, "HUBSPOT_CLIENT_SECRET": SECRET},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (
+                not ledger.exists() or ledger.stat().st_size == 0
+            ):
+                time.sleep(0.1)
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert ExitCode.INTERRUPTED == proc.returncode, err
+        data = json.loads(report.read_text())
+        events = data["events"]
+        assert data["interrupted"]
+        assert events["invariant_holds"]
+        assert events["pending"] > 0
+        assert events["generated"] < 200_000
+        outcomes = [json.loads(x) for x in ledger.read_text().splitlines()]
+        outcomes = [x for x in outcomes if x["type"] == "outcome"]
+        assert events["generated"] == len(outcomes)
+        assert "Traceback" not in err
