@@ -43,7 +43,7 @@ class Batch:
             seq,
             app_id,
             block.portal_id,
-            b"[" + block.body + b"]",
+            b"[" + block.body + b"]" if block.array else block.body,
             block.event_ids,
             block.occurred_at,
             block.meta,

@@ -49,9 +49,7 @@ from .signing import (
 )
 
 SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
-#: Profiles ``send`` offers today; ``workflow`` needs its own payload (one CRM
-#: record per request), which ``send`` does not generate yet.
-SEND_PROFILES = ("webhooks", "webhooks-legacy", "none")
+SEND_PROFILES = ("webhooks", "webhooks-legacy", "workflow", "none")
 
 
 class ExitCode(enum.IntEnum):
@@ -201,7 +199,9 @@ secret_option = click.option(
     default=retry.DEFAULT_PROFILE,
     show_default=True,
     help="webhooks: retry every failure up to 10 times over 24 h; webhooks-legacy: "
-    "no retry on 400/401/403/404/405, 429 honours Retry-After; none: one attempt.",
+    "no retry on 400/401/403/404/405, 429 honours Retry-After; workflow: one CRM "
+    "record per request, v2-signed, 4xx final but 429, retries from 1 min doubling "
+    "to 8 h for 72 h; none: one attempt.",
 )
 @click.option("--max-attempts", type=int, help="Override the profile's attempt count.")
 @click.option(
@@ -371,7 +371,12 @@ def build_send_options(
         time_scale=time_scale,
         seed=seed,
     )
-    signing = SigningOptions(versions=prof.signature_versions, public_url=public_url)
+    workflow = not prof.batched
+    signing = SigningOptions(
+        versions=prof.signature_versions,
+        public_url=public_url,
+        workflow_headers=workflow,
+    )
     return SendOptions(
         target_url=target_url,
         secret=secret,
@@ -383,6 +388,7 @@ def build_send_options(
         allow_remote=allow_remote,
         preflight=preflight,
         ledger_path=ledger_path,
+        workflow=workflow,
     )
 
 

@@ -356,6 +356,8 @@ class RenderedBlock:
     event_ids: tuple[int, ...]
     occurred_at: tuple[int, ...]
     meta: tuple[Meta, ...]
+    #: False for a body that is one object (a workflow record), not an array.
+    array: bool = True
 
     def __len__(self) -> int:
         return len(self.event_ids)

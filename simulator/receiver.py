@@ -8,7 +8,8 @@ careful HubSpot integrator would, and counts what it accepted.
 - The URL it verifies is the one HubSpot called: ``X-Forwarded-Proto`` and
   ``X-Forwarded-Host`` win over the socket (a receiver behind a proxy does this),
   and the path is taken raw, percent-escapes untouched.
-- 400 on a body that is not a JSON array of events, 413 over ``max_body_bytes``.
+- 400 on a body that is neither a JSON array of events nor a workflow record,
+  413 over ``max_body_bytes``.
 - ``GET /stats``: requests, events, distinct events, duplicates, failures.
 - :class:`Faults` make it misbehave on purpose: failure rate and status,
   latency with jitter, hangs, connection resets, a status script by attempt.
@@ -270,13 +271,21 @@ def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Applic
                 return web.json_response({"error": problem}, status=401)
         try:
             events = orjson.loads(body)
-            if not isinstance(events, list):
+            if isinstance(events, dict) and ("vid" in events or "objectId" in events):
+                # A workflow record (§6): one object, no eventId. A retry sends
+                # the same bytes, so the body itself is its identity.
+                kind = "CONTACT" if "vid" in events else events.get("objectType", "?")
+                events = [{"subscriptionType": f"workflow.{kind}"}]
+                ids = [hash(body)]
+            elif isinstance(events, list):
+                ids = [e["eventId"] for e in events]
+            else:
                 raise TypeError("not an array")
-            ids = [e["eventId"] for e in events]
         except (orjson.JSONDecodeError, TypeError, KeyError):
             stats.bad_requests += 1
             return web.json_response(
-                {"error": "expected a JSON array of events"}, status=400
+                {"error": "expected a JSON array of events or a workflow record"},
+                status=400,
             )
         if faults.any:
             attempt = events[0].get("attemptNumber", 0) if events else 0

@@ -29,6 +29,7 @@ from .events import EventConfig, EventSource
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
+from .workflow import WorkflowSource
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -114,6 +115,7 @@ class SendOptions:
     allow_remote: bool = False
     preflight: bool = True
     ledger_path: str | None = None
+    workflow: bool = False
 
     def __post_init__(self) -> None:
         if self.events < 1:
@@ -147,7 +149,11 @@ class _BatchStream:
     """
 
     def __init__(
-        self, source: EventSource, batch_size: int, total: int, ledger: Ledger
+        self,
+        source: EventSource | WorkflowSource,
+        batch_size: int,
+        total: int,
+        ledger: Ledger,
     ):
         self._source = source
         self._batch_size = batch_size
@@ -185,7 +191,11 @@ class SendRun:
             check_target_url(options.signing.public_url, allow_remote=True)
         self.options = options
         self.clock = clock or SystemClock()
-        self.source = EventSource(options.source)
+        self.source: EventSource | WorkflowSource
+        if options.workflow:
+            self.source = WorkflowSource(options.source)
+        else:
+            self.source = EventSource(options.source)
         self.source.prepare(options.batch_size)
         self.stats = Stats()
         self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
@@ -236,7 +246,8 @@ class SendRun:
         """
         opts = self.options
         await self.check_target()
-        stream = _BatchStream(self.source, opts.batch_size, opts.events, self.ledger)
+        size = 1 if opts.workflow else opts.batch_size
+        stream = _BatchStream(self.source, size, opts.events, self.ledger)
         stats, ledger = self.stats, self.ledger
 
         file = self._file

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -187,6 +188,7 @@ class SigningOptions:
     versions: tuple[SignatureVersion, ...] = ("v1", "v3")
     method: str = "POST"
     public_url: str | None = None
+    workflow_headers: bool = False
 
 
 class Signer:
@@ -224,6 +226,12 @@ class Signer:
             base[H_VERSION] = "v1"
         elif "v2" in self.versions:
             base[H_VERSION] = "v2"
+        # v2-only senders (workflows) are not documented to send a timestamp.
+        self._timestamped = "v3" in self.versions
+        if options.workflow_headers:
+            # Seen on workflow requests (§6.2); the correlation id is per request.
+            base["X-HubSpot-Origin-Hublet"] = "na1"
+        self._workflow = options.workflow_headers
         if options.public_url:
             public = urlsplit(options.public_url)
             base["Host"] = public.netloc
@@ -237,7 +245,8 @@ class Signer:
         """
         headers = dict(self._base)
         ts = str(timestamp_ms)
-        headers[H_TIMESTAMP] = ts
+        if self._timestamped:
+            headers[H_TIMESTAMP] = ts
         if "v1" in self.versions:
             h = self._v1.copy()
             h.update(body)
@@ -251,6 +260,8 @@ class Signer:
             m.update(body)
             m.update(ts.encode())
             headers[H_SIGNATURE_V3] = base64.b64encode(m.digest()).decode()
+        if self._workflow:
+            headers["X-HubSpot-Correlation-Id"] = str(uuid.uuid4())
         return headers
 
 

@@ -344,3 +344,50 @@ class TestInterrupt:
         outcomes = [x for x in outcomes if x["type"] == "outcome"]
         assert events["generated"] == len(outcomes)
         assert "Traceback" not in err
+
+
+class TestProfiles:
+    def test_workflow_profile_end_to_end(self, runner, threaded_receiver):
+        """--retry-profile workflow sends v2-signed records the receiver accepts."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                threaded_receiver.url,
+                "--secret",
+                SECRET,
+                "-n",
+                "25",
+                "-q",
+                "--retry-profile",
+                "workflow",
+                "--types",
+                "contact,deal",
+            ],
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        from simulator.receiver import STATS_KEY
+
+        stats = threaded_receiver.app[STATS_KEY]
+        assert 25 == stats.accepted_requests
+        assert {"workflow.CONTACT", "workflow.DEAL"} >= set(stats.by_type)
+
+    def test_workflow_needs_crm_records(self, runner):
+        """The workflow profile with only conversation types is a one-line error."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "send",
+                "http://127.0.0.1:1/x",
+                "--secret",
+                "x",
+                "--retry-profile",
+                "workflow",
+                "--types",
+                "conversation",
+            ],
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert "workflow profile" in result.output
