@@ -205,6 +205,12 @@ secret_option = click.option(
 )
 @click.option("--max-attempts", type=int, help="Override the profile's attempt count.")
 @click.option(
+    "--retry-after-ms",
+    is_flag=True,
+    help="Read Retry-After as milliseconds (HubSpot's KB says so for workflows; "
+    "default: seconds).",
+)
+@click.option(
     "--time-scale",
     type=float,
     default=1.0,
@@ -265,6 +271,7 @@ def send(
     connect_timeout: float | None,
     retry_profile: str,
     max_attempts: int | None,
+    retry_after_ms: bool,
     time_scale: float,
     public_url: str | None,
     distinct: int | None,
@@ -299,6 +306,7 @@ def send(
         connect_timeout=connect_timeout,
         retry_profile=retry_profile,
         max_attempts=max_attempts,
+        retry_after_ms=retry_after_ms,
         time_scale=time_scale,
         public_url=public_url,
         distinct=distinct,
@@ -330,6 +338,7 @@ def build_send_options(
     connect_timeout: float | None = None,
     retry_profile: str = retry.DEFAULT_PROFILE,
     max_attempts: int | None = None,
+    retry_after_ms: bool = False,
     time_scale: float = 1.0,
     public_url: str | None = None,
     distinct: int | None = None,
@@ -367,7 +376,10 @@ def build_send_options(
         max_in_flight=max_concurrent,
         timeout_s=timeout if timeout is not None else prof.timeout_s,
         connect_timeout_s=connect_timeout or prof.connect_timeout_s,
-        retry=retry.with_max_attempts(prof.retry, max_attempts),
+        retry=retry.with_retry_after_unit(
+            retry.with_max_attempts(prof.retry, max_attempts),
+            0.001 if retry_after_ms else 1.0,
+        ),
         time_scale=time_scale,
         seed=seed,
     )

@@ -170,3 +170,10 @@ def with_max_attempts(policy: RetryPolicy, max_attempts: int | None) -> RetryPol
     return (
         policy if max_attempts is None else replace(policy, max_attempts=max_attempts)
     )
+
+
+def with_retry_after_unit(policy: RetryPolicy, unit_s: float) -> RetryPolicy:
+    """
+    ``policy`` reading ``Retry-After`` in ``unit_s`` seconds (0.001 for ms, §9 Q5).
+    """
+    return replace(policy, retry_after_unit_s=unit_s)

@@ -114,3 +114,33 @@ class TestFaults:
 
         with pytest.raises(UsageError):
             Faults(**kwargs)
+
+
+class TestRestart:
+    async def test_receiver_restarted_mid_run(self, secret, unused_tcp_port):
+        """Receiver down for a while, then back on the same port: all delivered."""
+
+        import asyncio
+
+        from aiohttp import web
+
+        async def start():
+            runner = web.AppRunner(create_app(ReceiverConfig(secret=secret)))
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+            return runner
+
+        runner = await start()
+        url = f"http://127.0.0.1:{unused_tcp_port}/hook"
+        run = _send(url, secret, events=20_000, time_scale=2_000, timeout_s=1)
+        task = asyncio.ensure_future(run.execute())
+        await asyncio.sleep(0.05)
+        await runner.cleanup()  # the receiver goes away mid-run
+        await asyncio.sleep(0.3)
+        runner = await start()  # and comes back
+        try:
+            result = await asyncio.wait_for(task, 60)
+        finally:
+            await runner.cleanup()
+        assert result.all_delivered
+        assert result.summary.outcomes.get("connect_error", 0) > 0

@@ -133,3 +133,13 @@ class TestProfiles:
         assert 3 == with_max_attempts(RetryPolicy(), 3).max_attempts
         with pytest.raises(UsageError):
             with_max_attempts(RetryPolicy(), 0)
+
+
+class TestRetryAfterUnit:
+    def test_milliseconds(self):
+        """With the ms unit, Retry-After: 2000 means two seconds."""
+
+        from simulator.retry import with_retry_after_unit
+
+        policy = with_retry_after_unit(PROFILES["workflow"].retry, 0.001)
+        assert 2.0 == policy.retry_after_s("2000")
