@@ -749,24 +749,23 @@ class EventSource:
             args.append((next_id(), t, oid))
             meta.append(m)
             if companion:
-                # Same objectId, either order, and three times in four the later
-                # of the two waits for another batch of the portal (§2).
-                later = (
-                    (next_id(), t, oid, _LATER)
-                    if (x >> 53) & 3
-                    else (next_id(), t, oid)
+                # Same objectId, in either order; three times in four the second
+                # waits for a later batch of the portal (§2).
+                privacy = (tmpls.pop(), args.pop(), meta.pop())
+                deletion = (
+                    del_pool[(x & 1023) % n_pool],
+                    (next_id(), t, oid),
+                    del_meta,
                 )
-                if (x >> 52) & 1:
-                    tmpls.append(del_pool[(x & 1023) % n_pool])
-                    args.append(later)
-                    meta.append(del_meta)
-                else:
-                    # deletion first: it takes the slot, the privacy event waits
-                    tmpls.insert(len(tmpls) - 1, del_pool[(x & 1023) % n_pool])
-                    first = args[-1]
-                    args[-1] = (first[0], t, oid, _LATER) if len(later) == 4 else first
-                    args.insert(len(args) - 1, (later[0], t, oid))
-                    meta.insert(len(meta) - 1, del_meta)
+                first, second = (
+                    (privacy, deletion) if (x >> 52) & 1 else (deletion, privacy)
+                )
+                if (x >> 53) & 3:
+                    second = (second[0], (*second[1], _LATER), second[2])
+                for tmpl, arg, kind_meta in (first, second):
+                    tmpls.append(tmpl)
+                    args.append(arg)
+                    meta.append(kind_meta)
 
         return emit_lifecycle
 

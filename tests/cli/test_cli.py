@@ -18,6 +18,11 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
+def _send(url: str, *extra: str) -> list[str]:
+    """Arguments for a quiet, signed `hubsim send` to ``url``."""
+    return ["send", url, "--secret", SECRET, "-q", *extra]
+
+
 def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
@@ -29,11 +34,8 @@ class TestSend:
         report = tmp_path / "run.json"
         result = runner.invoke(
             cli,
-            [
-                "send",
+            _send(
                 threaded_receiver.url,
-                "--secret",
-                SECRET,
                 "--events",
                 "1000",
                 "--seed",
@@ -41,7 +43,7 @@ class TestSend:
                 "--report",
                 str(report),
                 "--quiet",
-            ],
+            ),
         )
         assert ExitCode.OK == result.exit_code, result.output
         data = json.loads(report.read_text())
@@ -143,18 +145,7 @@ class TestSend:
         """--max-concurrent below HubSpot's minimum warns but runs."""
 
         result = runner.invoke(
-            cli,
-            [
-                "send",
-                threaded_receiver.url,
-                "--secret",
-                SECRET,
-                "-n",
-                "100",
-                "-q",
-                "--max-concurrent",
-                "2",
-            ],
+            cli, _send(threaded_receiver.url, "-n", "100", "--max-concurrent", "2")
         )
         assert ExitCode.OK == result.exit_code
         assert "warning" in result.output
@@ -243,19 +234,15 @@ class TestLedgerFile:
         path = tmp_path / "ledger.jsonl"
         result = runner.invoke(
             cli,
-            [
-                "send",
+            _send(
                 threaded_receiver.url,
-                "--secret",
-                SECRET,
                 "-n",
                 "1234",
-                "-q",
                 "--portals",
                 "3",
                 "--ledger",
                 str(path),
-            ],
+            ),
         )
         assert ExitCode.OK == result.exit_code, result.output
         lines = [json.loads(x) for x in path.read_text().splitlines()]
@@ -352,19 +339,15 @@ class TestProfiles:
 
         result = runner.invoke(
             cli,
-            [
-                "send",
+            _send(
                 threaded_receiver.url,
-                "--secret",
-                SECRET,
                 "-n",
                 "25",
-                "-q",
                 "--retry-profile",
                 "workflow",
                 "--types",
-                "contact,deal",
-            ],
+                "contact, deal",
+            ),
         )
         assert ExitCode.OK == result.exit_code, result.output
         from simulator.receiver import STATS_KEY
