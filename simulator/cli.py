@@ -18,7 +18,6 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -34,14 +33,22 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__, catalog, report, retry
-from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
+from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT
 from .errors import SimulatorError, UsageError
-from .events import EventConfig
+from .pacing import phase_events
 from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, serve
-from .run import RunResult, SendOptions, SendRun
+from .run import (
+    Check,
+    RunResult,
+    SendOptions,
+    SendRun,
+    check_thresholds,
+    make_send_options,
+    scenario_options,
+)
+from .scenario import Phase, Scenario, ScenarioError, load_scenario
 from .signing import (
     ClientSecret,
-    SigningOptions,
     decode_v3_uri,
     sign_v1,
     sign_v2,
@@ -49,6 +56,8 @@ from .signing import (
 )
 
 SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
+#: The scenario `hubsim demo` (and `make demo`) runs by default.
+QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
 SEND_PROFILES = ("webhooks", "webhooks-legacy", "workflow", "none")
 
 
@@ -320,98 +329,31 @@ def send(
     finish(result, console, report_path)
 
 
-def build_send_options(
-    *,
-    target_url: str,
-    secret: ClientSecret,
-    events: int = 1000,
-    types: tuple[str, ...] = (),
-    fmt: str = "classic",
-    object_types: tuple[str, ...] = (),
-    portals: int = 1,
-    app_id: int | None = None,
-    seed: int | None = None,
-    start_time: int | None = None,
-    batch_size: int = catalog.MAX_BATCH_SIZE,
-    max_concurrent: int = DEFAULT_MAX_IN_FLIGHT,
-    timeout: float | None = None,
-    connect_timeout: float | None = None,
-    retry_profile: str = retry.DEFAULT_PROFILE,
-    max_attempts: int | None = None,
-    retry_after_ms: bool = False,
-    time_scale: float = 1.0,
-    public_url: str | None = None,
-    distinct: int | None = None,
-    escape_unicode: bool = False,
-    allow_remote: bool = False,
-    preflight: bool = True,
-    ledger_path: str | None = None,
-) -> SendOptions:
+def build_send_options(**settings: Any) -> SendOptions:
     """
-    Flags to :class:`SendOptions`, with HubSpot's limits checked.
+    :func:`make_send_options`, warning about concurrency HubSpot would reject.
     """
-    prof = retry.profile(retry_profile)
-    if max_concurrent < MIN_HUBSPOT_IN_FLIGHT:
+    concurrency = settings.get("max_concurrent", DEFAULT_MAX_IN_FLIGHT)
+    if concurrency < MIN_HUBSPOT_IN_FLIGHT:
         err_console.print(
             f"[yellow]warning:[/] HubSpot rejects maxConcurrentRequests of "
-            f"{MIN_HUBSPOT_IN_FLIGHT - 1} or less; "
-            f"running with {max_concurrent} anyway",
+            f"{MIN_HUBSPOT_IN_FLIGHT - 1} or less; running with {concurrency} anyway",
             markup=True,
         )
-    if object_types and fmt != "generic":
-        raise UsageError("--object-types needs --format generic")
-    source = EventConfig(
-        format="generic" if fmt == "generic" else "classic",
-        object_type_ids=object_types,
-        portals=portals,
-        app_id=app_id,
-        seed=seed,
-        start_ms=start_time if start_time is not None else int(time.time() * 1000),
-        escape_unicode=escape_unicode,
-        distinct=distinct,
-    )
-    if types:
-        source = replace(source, types=types)
-    delivery = DeliveryOptions(
-        max_in_flight=max_concurrent,
-        timeout_s=timeout if timeout is not None else prof.timeout_s,
-        connect_timeout_s=connect_timeout or prof.connect_timeout_s,
-        retry=retry.with_retry_after_unit(
-            retry.with_max_attempts(prof.retry, max_attempts),
-            0.001 if retry_after_ms else 1.0,
-        ),
-        time_scale=time_scale,
-        seed=seed,
-    )
-    workflow = not prof.batched
-    signing = SigningOptions(
-        versions=prof.signature_versions,
-        public_url=public_url,
-        workflow_headers=workflow,
-    )
-    return SendOptions(
-        target_url=target_url,
-        secret=secret,
-        events=events,
-        source=source,
-        batch_size=batch_size,
-        delivery=delivery,
-        signing=signing,
-        allow_remote=allow_remote,
-        preflight=preflight,
-        ledger_path=ledger_path,
-        workflow=workflow,
-    )
+    return make_send_options(**settings)
 
 
 async def run_with_progress(
-    options: SendOptions, console: Console, quiet: bool
+    options: SendOptions,
+    console: Console,
+    quiet: bool,
+    phases: Sequence[Phase] = (),
 ) -> RunResult:
     """
     Execute a run with a live display (TTY), periodic lines (CI logs) or nothing.
     Ctrl-C / SIGTERM stop it cleanly; a second Ctrl-C aborts.
     """
-    run = SendRun(options)
+    run = SendRun(options, phases=phases)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -702,13 +644,14 @@ def types(generic: bool) -> None:
 # demo
 # ---------------------------------------------------------------------------
 @cli.command()
-@click.option("--events", "-n", default=5000, show_default=True, help="Events to send.")
-@click.option("--seed", type=int, default=2026, show_default=True)
-def demo(events: int, seed: int) -> None:
+@click.argument("scenario_path", metavar="[SCENARIO]", required=False)
+def demo(scenario_path: str | None) -> None:
     """
-    Start the built-in receiver on loopback, send it a realistic mix, and check
-    that the receiver accepted every event.
+    Start the built-in receiver on loopback (its own process), run the
+    quickstart scenario against it, and check the receiver got every event.
     """
+    path = Path(scenario_path) if scenario_path else QUICKSTART
+    scenario = load_scenario(path)
     secret = str(uuid.uuid4())
     env = {**os.environ, SECRET_ENV: secret}
     proc = subprocess.Popen(
@@ -728,29 +671,27 @@ def demo(events: int, seed: int) -> None:
         base = line.removeprefix("listening on ").rstrip("/")
         target = f"{base}/webhooks/hubspot"
         console = Console(highlight=False)
-        console.print(
-            f"[bold]receiver[/] {base}  ·  sending {events:,} events to {target}"
+        total = sum(phase_events(p) for p in scenario.phases)
+        console.print(f"[bold]{scenario.name}[/]: {scenario.description}")
+        console.print(f"receiver {base} (own process) · {total:,} events → {target}")
+        options = scenario_options(scenario, target, ClientSecret(secret))
+        result = asyncio.run(
+            run_with_progress(options, console, False, scenario.phases)
         )
-        options = build_send_options(
-            target_url=target,
-            secret=ClientSecret(secret),
-            events=events,
-            types=("contact", "company", "deal", "ticket", "line_item", "conversation"),
-            portals=3,
-            seed=seed,
-        )
-        result = asyncio.run(run_with_progress(options, console, quiet=False))
         console.print(report.render(result))
+        checks = check_thresholds(scenario.thresholds, result)
+        if checks:
+            console.print(report.render_checks(checks))
         seen = asyncio.run(_fetch_stats(f"{base}/stats"))
         table = Table("receiver /stats", "value", "expected")
-        checks = [
+        rows = [
             ("distinct events", seen["distinct_events"], result.ledger.delivered),
             ("signature failures", seen["signature_failures"], 0),
             ("stale timestamps", seen["stale_timestamps"], 0),
             ("bad requests", seen["bad_requests"], 0),
         ]
-        ok = result.all_delivered
-        for name, got, want in checks:
+        ok = result.all_delivered and all(c.ok for c in checks)
+        for name, got, want in rows:
             mark = "✔" if got == want else "✘"
             ok = ok and got == want
             table.add_row(name, f"{got:,}", f"{mark} {want:,}")
@@ -786,3 +727,117 @@ def main() -> None:
     Console-script entry point.
     """
     cli(prog_name="hubsim")
+
+
+# ---------------------------------------------------------------------------
+# run / validate
+# ---------------------------------------------------------------------------
+@cli.command("run")
+@click.argument("scenario_path", metavar="SCENARIO")
+@click.option(
+    "--target", metavar="URL", help="Send here instead of the scenario's target."
+)
+@secret_option
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a scenario key, e.g. --set phases[0].rate=500 (repeatable).",
+)
+@click.option(
+    "--report", "report_path", metavar="FILE.json", help="Write the run report."
+)
+@click.option(
+    "--ledger", "ledger_path", metavar="FILE.jsonl", help="Stream the ledger."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No live progress.")
+def run_command(
+    scenario_path: str,
+    target: str | None,
+    secret: str | None,
+    overrides: tuple[str, ...],
+    report_path: str | None,
+    ledger_path: str | None,
+    quiet: bool,
+) -> None:
+    """
+    Run a scenario file; its thresholds decide the exit code.
+
+    Without a target (here or in the file) the scenario runs against the
+    built-in receiver, set up by its [receiver] table.
+    """
+    scenario = load_scenario(scenario_path, overrides)
+    console = Console(highlight=False)
+    result, checks = asyncio.run(
+        _run_scenario(scenario, target, secret, ledger_path, console, quiet)
+    )
+    console.print(report.render(result))
+    if checks:
+        console.print(report.render_checks(checks))
+    if report_path:
+        report.write_json(result, report_path, checks)
+        console.print(f"report written to {report_path}", style="dim")
+    if result.interrupted:
+        sys.exit(ExitCode.INTERRUPTED)
+    if not result.ledger.balanced or not all(c.ok for c in checks):
+        sys.exit(ExitCode.NOT_DELIVERED)
+    if not checks and not result.all_delivered:
+        sys.exit(ExitCode.NOT_DELIVERED)
+
+
+async def _run_scenario(
+    scenario: Scenario,
+    target: str | None,
+    secret: str | None,
+    ledger_path: str | None,
+    console: Console,
+    quiet: bool,
+) -> tuple[RunResult, list[Check]]:
+    url = target or scenario.target
+    runner = None
+    if url is None:
+        key = ClientSecret(secret or scenario.app.secret or str(uuid.uuid4()))
+        config = ReceiverConfig(secret=key, faults=scenario.receiver)
+        runner, port = await serve(config)
+        url = f"http://127.0.0.1:{port}/webhooks/hubspot"
+        console.print(f"[bold]{scenario.name}[/] → built-in receiver {url}")
+    else:
+        key = _secret(secret or scenario.app.secret)
+        console.print(f"[bold]{scenario.name}[/] → {url}")
+    try:
+        options = scenario_options(scenario, url, key, {"ledger_path": ledger_path})
+        result = await run_with_progress(options, console, quiet, scenario.phases)
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+    return result, check_thresholds(scenario.thresholds, result)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="SCENARIO...")
+def validate(paths: tuple[str, ...]) -> None:
+    """
+    Check scenario files: every problem, with file, line and key.
+    """
+    console = Console(highlight=False)
+    failed = False
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            failed = True
+            for problem in exc.problems:
+                err_console.print(f"[bold red]error:[/] {problem}", markup=True)
+            continue
+        total = sum(phase_events(p) for p in scenario.phases)
+        console.print(
+            f"ok  {path}: {scenario.name}, {_count(len(scenario.phases), 'phase')}, "
+            f"{total:,} events, {_count(len(scenario.thresholds), 'threshold')}"
+        )
+    if failed:
+        sys.exit(ExitCode.BAD_INPUT)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -14,7 +14,7 @@ import asyncio
 import errno
 import heapq
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -157,7 +157,7 @@ class DeliveryEngine:
         self.clock: Clock = clock or SystemClock()
         self._rng = random.Random(options.seed)
         self._retries: list[tuple[float, int, int, Batch]] = []
-        self._source: Iterator[Batch] | None = None
+        self._source: Iterator[Batch] | AsyncIterator[Batch] | None = None
         self._in_flight = 0
         self._stopping = False
         self._wake = asyncio.Event()
@@ -183,6 +183,11 @@ class DeliveryEngine:
             return None
         return max(0.0, self._retries[0][0] - self.clock.monotonic())
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopping
+
     def stop(self) -> None:
         """
         Take no new work; finish what is in flight; leave the rest unfinished.
@@ -190,7 +195,11 @@ class DeliveryEngine:
         self._stopping = True
         self._wake.set()
 
-    async def run(self, batches: Iterator[Batch], on_attempt: AttemptCallback) -> None:
+    async def run(
+        self,
+        batches: Iterator[Batch] | AsyncIterator[Batch],
+        on_attempt: AttemptCallback,
+    ) -> None:
         """
         Deliver every batch (with retries) or until :meth:`stop`.
         """
@@ -246,15 +255,30 @@ class DeliveryEngine:
                 _, _, number, due_batch = heapq.heappop(retries)
                 return due_batch, number
             if self._source is not None:
-                fresh = next(self._source, None)
+                fresh = await self._pull(self._source)
                 if fresh is not None:
+                    if self.stopping:  # may have changed while we awaited
+                        # Pulled as a stop came in: it counts, as unfinished.
+                        self.unfinished.append((fresh, 0))
+                        return None
                     return fresh, 0
                 self._source = None
+                continue
             if not retries and self._in_flight == 0:
                 self._wake.set()  # let idle peers see that the run is over
                 return None
             self._wake.clear()
             await self._idle(retries[0][0] - now if retries else None)
+
+    @staticmethod
+    async def _pull(source: Iterator[Batch] | AsyncIterator[Batch]) -> Batch | None:
+        """The next batch of a plain or async source (a paced one waits)."""
+        if isinstance(source, AsyncIterator):
+            try:
+                return await anext(source)
+            except StopAsyncIteration:
+                return None
+        return next(source, None)
 
     async def _idle(self, until_due: float | None) -> None:
         # Only one idle worker sleeps on the clock; the rest wait for a wake-up.

@@ -18,7 +18,7 @@ import itertools
 import json
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final, NamedTuple
 
 from . import catalog
@@ -88,6 +88,8 @@ class EventConfig:
     escape_unicode: bool = False
     portal_ids: tuple[int, ...] = field(default=())
     distinct: int | None = None
+    #: (type, family or glob, weight): overrides the realistic default mix.
+    weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.portals < 1 or self.portals > 1024:
@@ -238,7 +240,7 @@ class _Kind:
     object_type_id: str  # "" when the payload carries none (classic format)
     crm_type_id: str  # objectTypeId of the record, for pools; "" for conversation
     generic: bool
-    weight: int
+    weight: float
 
 
 def _kinds(config: EventConfig) -> list[_Kind]:
@@ -268,7 +270,9 @@ def _kinds(config: EventConfig) -> list[_Kind]:
         family, action = stype.split(".")
         if family == "object":
             if config.format != "generic":
-                raise UsageError(f"{stype} is a generic type: add --format generic")
+                if any(p.strip().startswith("object") for p in config.types):
+                    raise UsageError(f"{stype} is a generic type: add --format generic")
+                continue  # a glob like *.merge: classic runs take classic types
             for type_id in generic_ids:
                 name = _type_family(type_id)
                 if action == "associationChange" and not _associations_from(type_id):
@@ -292,6 +296,29 @@ def _kinds(config: EventConfig) -> list[_Kind]:
     if not kinds:
         raise CatalogError("the selected types and object types produce no events")
     return list(kinds.values())
+
+
+def _reweighted(
+    kinds: list[_Kind], weights: tuple[tuple[str, float], ...]
+) -> list[_Kind]:
+    """
+    Share each pattern's weight among the kinds it matches, in proportion to
+    their default weights; kinds no pattern names keep no share.
+    """
+    shares: dict[int, float] = {}
+    for pattern, weight in weights:
+        concrete = set(catalog.select_types([pattern]))
+        matched = [
+            i
+            for i, k in enumerate(kinds)
+            if k.subscription_type in concrete or f"{k.family}.{k.action}" in concrete
+        ]
+        total = sum(kinds[i].weight for i in matched)
+        for i in matched:
+            shares[i] = shares.get(i, 0.0) + weight * kinds[i].weight / total
+    if not shares:
+        raise CatalogError("the mix names no type the selection generates")
+    return [replace(k, weight=shares[i]) for i, k in enumerate(kinds) if i in shares]
 
 
 def _type_family(type_id: str) -> str:
@@ -422,13 +449,19 @@ class EventSource:
             f'"USER","sourceId":"userId:{u}"' for u in self._user_ids
         )
         self._lags = tuple(rng.randrange(300, 1500) for _ in range(1024))
-        # occurredAt per draw; refreshed in place once per random block.
+        # occurredAt per draw; moved by set_time() or, with spacing, per block.
+        self._base_ms = config.start_ms
         self._occurred = [config.start_ms - lag for lag in self._lags]
         self._object_ids: dict[str, tuple[int, ...]] = {}
         self._next_new_id = rng.randrange(100_000_000_000, 400_000_000_000)
         self._subscription_ids: dict[tuple[str, str, str], int] = {}
-        self.kinds = _kinds(config)
-        selected = {(k.subscription_type, k.object_type_id) for k in self.kinds}
+        subscribed = _kinds(config)
+        # What the app subscribes to decides companions (a GDPR delete's
+        # deletion), even for types the mix gives no weight of their own.
+        selected = {(k.subscription_type, k.object_type_id) for k in subscribed}
+        self.kinds = (
+            _reweighted(subscribed, config.weights) if config.weights else subscribed
+        )
         emitters = [self._emitter(k, selected) for k in self.kinds]
         table = _weighted_table([k.weight for k in self.kinds], 1 << _KIND_TABLE_BITS)
         self._emitter_table = [emitters[i] for i in table]
@@ -453,8 +486,17 @@ class EventSource:
                 return self._restamp(entry)
         block = self._render_fresh(count)
         if limit is not None and self._position - len(block) < limit:
-            self._recycled.append(_Recyclable.of(block, self._position - count))
+            self._recycled.append(_Recyclable.of(block, self._base_ms))
         return block
+
+    def set_time(self, now_ms: int) -> None:
+        """
+        Events rendered from now on occurred 0.3-1.5 s before ``now_ms`` (§7):
+        paced runs call this so event age means what HubSpot users feel.
+        """
+        if abs(now_ms - self._base_ms) >= 10:
+            self._base_ms = now_ms
+            self._occurred[:] = [now_ms - lag for lag in self._lags]
 
     def prepare(self, batch_size: int = catalog.MAX_BATCH_SIZE) -> None:
         """
@@ -470,7 +512,11 @@ class EventSource:
         A recycled block with fresh eventIds and occurredAt: one bytes %.
         """
         ids = tuple(itertools.islice(self._event_ids, len(entry.times)))
-        shift = int((self._position - entry.position) * self.config.spacing_ms)
+        if self.config.spacing_ms:
+            self._base_ms = self.config.start_ms + int(
+                self._position * self.config.spacing_ms
+            )
+        shift = self._base_ms - entry.base_ms
         times = tuple([t + shift for t in entry.times]) if shift else entry.times
         body = entry.template % tuple(
             itertools.chain.from_iterable(zip(ids, times, strict=True))
@@ -555,6 +601,7 @@ class EventSource:
         config = self.config
         if config.spacing_ms:
             at = config.start_ms + int(self._position * config.spacing_ms)
+            self._base_ms = at
             self._occurred[:] = [at - lag for lag in self._lags]
 
     @staticmethod
@@ -938,10 +985,10 @@ class _Recyclable:
     portal_id: int
     times: tuple[int, ...]
     meta: tuple[Meta, ...]
-    position: int
+    base_ms: int
 
     @classmethod
-    def of(cls, block: RenderedBlock, position: int) -> _Recyclable:
+    def of(cls, block: RenderedBlock, base_ms: int) -> _Recyclable:
         chunks = block.body.split(b'{"eventId":')[1:]
         parts: list[bytes] = []
         for chunk, eid, t in zip(
@@ -957,7 +1004,7 @@ class _Recyclable:
                 + tail.replace(b"%", b"%%")
             )
         return cls(
-            b"".join(parts), block.portal_id, block.occurred_at, block.meta, position
+            b"".join(parts), block.portal_id, block.occurred_at, block.meta, base_ms
         )
 
 
@@ -980,7 +1027,7 @@ class _Side(NamedTuple):
     subscribed: bool
 
 
-def _weighted_table(weights: Sequence[int], size: int) -> tuple[int, ...]:
+def _weighted_table(weights: Sequence[float], size: int) -> tuple[int, ...]:
     """
     Indices 0..len(weights)-1 repeated in proportion to weights, ``size`` long,
     each at least once, shuffled deterministically so draws need no bisect.

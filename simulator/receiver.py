@@ -125,6 +125,7 @@ class ReceiverStats:
     by_attempt: Counter[int] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     seen: set[int] = field(default_factory=set)
+    seen_bodies: dict[int, int] = field(default_factory=dict)
 
     def clear(self) -> None:
         """
@@ -275,8 +276,18 @@ def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Applic
                 # A workflow record (§6): one object, no eventId. A retry sends
                 # the same bytes, so the body itself is its identity.
                 kind = "CONTACT" if "vid" in events else events.get("objectType", "?")
-                events = [{"subscriptionType": f"workflow.{kind}"}]
-                ids = [hash(body)]
+                identity = hash(body)
+                # No attemptNumber in a workflow body: its attempt is how often
+                # these exact bytes came before.
+                attempt_of_record = stats.seen_bodies.get(identity, 0)
+                stats.seen_bodies[identity] = attempt_of_record + 1
+                events = [
+                    {
+                        "subscriptionType": f"workflow.{kind}",
+                        "attemptNumber": attempt_of_record,
+                    }
+                ]
+                ids = [identity]
             elif isinstance(events, list):
                 ids = [e["eventId"] for e in events]
             else:
@@ -340,7 +351,11 @@ async def serve(
     """
     Start the receiver; return its runner (call ``cleanup()`` to stop) and port.
     """
-    runner = web.AppRunner(create_app(config), access_log=None)
+    # A client that gave up on an injected hang cancels its handler, so the
+    # receiver never sits on dead requests (nor waits for them when stopping).
+    runner = web.AppRunner(
+        create_app(config), access_log=None, handler_cancellation=True
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -7,6 +7,7 @@ machines. Rendering only; every figure comes from :class:`Summary` and the
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -14,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .run import RunResult
+from .run import Check, RunResult
 
 SCHEMA_VERSION: Final = 1
 
@@ -55,6 +56,7 @@ def to_json(result: RunResult) -> dict[str, Any]:
             "bytes_out": s.bytes_out,
         },
         "duration_s": round(s.duration_s, 6),
+        "max_event_age_s": round(s.max_event_age_s, 6),
         "requests_per_second": round(s.requests_per_s, 3),
         "events_per_second": round(s.events_per_s, 3),
         "latency_ms": {
@@ -66,13 +68,34 @@ def to_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def write_json(result: RunResult, path: str | Path) -> None:
+def write_json(
+    result: RunResult, path: str | Path, checks: Sequence[Check] = ()
+) -> None:
     """
-    Write :func:`to_json` to ``path``.
+    Write :func:`to_json` (and threshold results, if any) to ``path``.
     """
-    Path(path).write_text(
-        json.dumps(to_json(result), indent=2) + "\n", encoding="utf-8"
-    )
+    doc = to_json(result)
+    if checks:
+        doc["thresholds"] = [
+            {
+                "threshold": str(c.threshold),
+                "measured": round(c.measured, 6),
+                "ok": c.ok,
+            }
+            for c in checks
+        ]
+    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def render_checks(checks: Sequence[Check]) -> RenderableType:
+    """
+    The thresholds table: what was asked, what was measured, pass or fail.
+    """
+    table = Table("threshold", "measured", "")
+    for c in checks:
+        mark = "[green]✔ pass[/]" if c.ok else "[red]✘ FAIL[/]"
+        table.add_row(str(c.threshold), f"{c.measured:,.4g}", mark)
+    return table
 
 
 def render(result: RunResult) -> RenderableType:

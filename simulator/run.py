@@ -16,17 +16,20 @@ import contextlib
 import ipaddress
 import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from . import retry
 from .batching import Batch
 from .catalog import MAX_BATCH_SIZE
 from .clock import Clock, SystemClock
-from .delivery import Attempt, DeliveryEngine, DeliveryOptions
+from .delivery import DEFAULT_MAX_IN_FLIGHT, Attempt, DeliveryEngine, DeliveryOptions
 from .errors import TargetError, UsageError
 from .events import EventConfig, EventSource
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
+from .pacing import phase_duration, phase_events, plan
+from .scenario import Phase, Scenario, Threshold
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
 from .workflow import WorkflowSource
@@ -175,6 +178,59 @@ class _BatchStream:
         return batch
 
 
+class _PacedStream:
+    """
+    Batches on a scenario's plan: each waits for its moment, then is rendered
+    with events that occurred just before it (so event age is honest).
+    """
+
+    def __init__(
+        self,
+        run: SendRun,
+        phases: Sequence[Phase],
+        batch_size: int,
+    ) -> None:
+        self._run = run
+        self._phases = phases
+        self._plan = plan(phases, batch_size)
+        self._phase = -1
+        self._base = 0.0
+        self._next_base: float | None = None
+        self._seq = 0
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self
+
+    async def __anext__(self) -> Batch:
+        run = self._run
+        item = next(self._plan, None)
+        if item is None or run._stopped:
+            raise StopAsyncIteration
+        clock = run.clock
+        now = clock.monotonic()
+        if item.phase != self._phase:
+            # A paced phase starts when the one before was planned to end, even
+            # if delivery is behind (then it catches up: an open model); after an
+            # unpaced phase, when its last batch was taken.
+            self._base = self._next_base if self._next_base is not None else now
+            self._phase = item.phase
+            length = phase_duration(self._phases[item.phase])
+            self._next_base = None if length is None else self._base + length
+        if item.at is not None:
+            due = self._base + item.at
+            while not run._stopped and (wait := due - clock.monotonic()) > 0:
+                await clock.sleep(min(wait, 0.25))
+            if run._stopped:
+                raise StopAsyncIteration
+        source = run.source
+        source.set_time(int(clock.time() * 1000))
+        block = source.render(item.events)
+        self._seq += 1
+        batch = Batch.from_block(self._seq, source.app_id, block)
+        run.ledger.generated_batch(batch)
+        return batch
+
+
 class SendRun:
     """
     One run of ``hubsim send``: build, deliver, account. Stoppable from outside.
@@ -185,6 +241,7 @@ class SendRun:
         options: SendOptions,
         clock: Clock | None = None,
         sink: Sink | None = None,
+        phases: Sequence[Phase] = (),
     ) -> None:
         check_target_url(options.target_url, options.allow_remote)
         if options.signing.public_url:
@@ -206,6 +263,7 @@ class SendRun:
             options.delivery,
             self.clock,
         )
+        self.phases = tuple(phases)
         self._stopped = False
         self._checked = not options.preflight
         self.started_at: float | None = None
@@ -247,7 +305,11 @@ class SendRun:
         opts = self.options
         await self.check_target()
         size = 1 if opts.workflow else opts.batch_size
-        stream = _BatchStream(self.source, size, opts.events, self.ledger)
+        stream: _BatchStream | _PacedStream
+        if self.phases:
+            stream = _PacedStream(self, self.phases, size)
+        else:
+            stream = _BatchStream(self.source, size, opts.events, self.ledger)
         stats, ledger = self.stats, self.ledger
 
         file = self._file
@@ -278,3 +340,166 @@ class SendRun:
             portal_ids=self.source.portal_ids,
             target_url=opts.target_url,
         )
+
+
+def make_send_options(
+    *,
+    target_url: str,
+    secret: ClientSecret,
+    events: int = 1000,
+    types: tuple[str, ...] = (),
+    fmt: str = "classic",
+    object_types: tuple[str, ...] = (),
+    portals: int = 1,
+    app_id: int | None = None,
+    seed: int | None = None,
+    start_time: int | None = None,
+    batch_size: int = MAX_BATCH_SIZE,
+    max_concurrent: int = DEFAULT_MAX_IN_FLIGHT,
+    timeout: float | None = None,
+    connect_timeout: float | None = None,
+    retry_profile: str = retry.DEFAULT_PROFILE,
+    max_attempts: int | None = None,
+    retry_after_ms: bool = False,
+    time_scale: float = 1.0,
+    public_url: str | None = None,
+    distinct: int | None = None,
+    escape_unicode: bool = False,
+    allow_remote: bool = False,
+    preflight: bool = True,
+    ledger_path: str | None = None,
+) -> SendOptions:
+    """
+    :class:`SendOptions` from flat settings (CLI flags or a scenario's keys),
+    resolving the retry profile's defaults.
+    """
+    prof = retry.profile(retry_profile)
+    if object_types and fmt != "generic":
+        raise UsageError("--object-types needs --format generic")
+    source = EventConfig(
+        format="generic" if fmt == "generic" else "classic",
+        object_type_ids=object_types,
+        portals=portals,
+        app_id=app_id,
+        seed=seed,
+        start_ms=start_time if start_time is not None else int(time.time() * 1000),
+        escape_unicode=escape_unicode,
+        distinct=distinct,
+    )
+    if types:
+        source = replace(source, types=types)
+    delivery = DeliveryOptions(
+        max_in_flight=max_concurrent,
+        timeout_s=timeout if timeout is not None else prof.timeout_s,
+        connect_timeout_s=connect_timeout or prof.connect_timeout_s,
+        retry=retry.with_retry_after_unit(
+            retry.with_max_attempts(prof.retry, max_attempts),
+            0.001 if retry_after_ms else 1.0,
+        ),
+        time_scale=time_scale,
+        seed=seed,
+    )
+    workflow = not prof.batched
+    signing = SigningOptions(
+        versions=prof.signature_versions,
+        public_url=public_url,
+        workflow_headers=workflow,
+    )
+    return SendOptions(
+        target_url=target_url,
+        secret=secret,
+        events=events,
+        source=source,
+        batch_size=batch_size,
+        delivery=delivery,
+        signing=signing,
+        allow_remote=allow_remote,
+        preflight=preflight,
+        ledger_path=ledger_path,
+        workflow=workflow,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Check:
+    """
+    One threshold against what the run measured.
+    """
+
+    threshold: Threshold
+    measured: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether the run met the threshold."""
+        return self.threshold.holds(self.measured)
+
+
+def measurements(result: RunResult) -> dict[str, float]:
+    """
+    Every metric a threshold can name (scenario.METRICS), from one run.
+    """
+    s, ledger = result.summary, result.ledger
+    return {
+        "p50_ms": s.latency.p50 * 1000,
+        "p90_ms": s.latency.p90 * 1000,
+        "p99_ms": s.latency.p99 * 1000,
+        "max_ms": s.latency.max * 1000,
+        "error_rate": 1 - s.success_ratio if s.requests else 0.0,
+        "delivered_ratio": ledger.delivered / ledger.generated
+        if ledger.generated
+        else 0.0,
+        "gave_up": float(ledger.gave_up),
+        "max_event_age_s": s.max_event_age_s,
+        "requests_per_s": s.requests_per_s,
+        "events_per_s": s.events_per_s,
+    }
+
+
+def check_thresholds(thresholds: Sequence[Threshold], result: RunResult) -> list[Check]:
+    """
+    Each threshold with its measured value.
+    """
+    measured = measurements(result)
+    return [Check(t, measured[t.metric]) for t in thresholds]
+
+
+def scenario_options(
+    scenario: Scenario,
+    target: str,
+    secret: ClientSecret,
+    overrides: Mapping[str, object] | None = None,
+) -> SendOptions:
+    """
+    The :class:`SendOptions` a scenario describes, for ``target``.
+    """
+    types = scenario.types or tuple(scenario.mix)
+    settings: dict[str, object] = {
+        "target_url": target,
+        "secret": secret,
+        "events": sum(phase_events(p) for p in scenario.phases),
+        "types": types,
+        "fmt": scenario.format,
+        "object_types": scenario.object_types,
+        "portals": scenario.portals,
+        "app_id": scenario.app.app_id,
+        "seed": scenario.seed,
+        "batch_size": scenario.batch_size,
+        "max_concurrent": scenario.app.max_concurrent_requests,
+        "timeout": scenario.timeout_s,
+        "retry_profile": scenario.retry_profile,
+        "max_attempts": scenario.max_attempts,
+        "time_scale": scenario.time_scale,
+        "public_url": scenario.public_url,
+        "distinct": scenario.distinct,
+        "escape_unicode": scenario.escape_unicode,
+        **(overrides or {}),
+    }
+    options = make_send_options(**settings)  # type: ignore[arg-type]
+    if scenario.mix:
+        source = replace(options.source, weights=tuple(scenario.mix.items()))
+        options = replace(options, source=source)
+    return options

@@ -92,6 +92,7 @@ class Summary:
     outcomes: Mapping[str, int]
     by_attempt: Mapping[int, int]
     bytes_out: int
+    max_event_age_s: float = 0.0
 
     @property
     def success_ratio(self) -> float:
@@ -112,6 +113,7 @@ class Stats:
         self.bytes_out = 0
         self.outcomes: Counter[str] = Counter()
         self.by_attempt: Counter[int] = Counter()
+        self.max_event_age_s = 0.0
         self.first_start: float | None = None
         self.last_end: float | None = None
 
@@ -123,9 +125,13 @@ class Stats:
         self.latency.add(attempt.latency_s)
         self.outcomes[attempt.outcome] += 1
         self.by_attempt[attempt.attempt_number] += 1
+        end = attempt.started_at + attempt.latency_s
         if attempt.ok:
             self.ok_requests += 1
-        end = attempt.started_at + attempt.latency_s
+            # occurredAt to acknowledgement: the lag a HubSpot user feels.
+            age = end - min(attempt.batch.occurred_at) / 1000
+            if age > self.max_event_age_s:
+                self.max_event_age_s = age
         if self.first_start is None or attempt.started_at < self.first_start:
             self.first_start = attempt.started_at
         if self.last_end is None or end > self.last_end:
@@ -155,4 +161,5 @@ class Stats:
             outcomes=dict(self.outcomes),
             by_attempt=dict(sorted(self.by_attempt.items())),
             bytes_out=self.bytes_out,
+            max_event_age_s=self.max_event_age_s,
         )

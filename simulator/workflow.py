@@ -68,6 +68,7 @@ class WorkflowSource:
         self._pools = value_pools()
         self._ids = itertools.count(rng.randrange(10**9, 2 * 10**9))
         self._users = tuple(rng.randrange(10_000_000, 99_999_999) for _ in range(32))
+        self._now_ms = config.start_ms
 
     def render(self, count: int = 1) -> RenderedBlock:
         """
@@ -79,7 +80,7 @@ class WorkflowSource:
         family = rng.choice(self.families)
         portal = rng.choice(self.portal_ids)
         enrolment = next(self._ids)
-        now = self.config.start_ms - rng.randrange(300, 1500)
+        now = self._now_ms - rng.randrange(300, 1500)
         record = self._record(family, portal, now)
         if self.config.escape_unicode:
             body = json.dumps(record, separators=(",", ":")).encode()
@@ -93,6 +94,10 @@ class WorkflowSource:
             ((f"workflow.{family}", catalog.FAMILY_OBJECT_TYPE_ID[family]),),
             array=False,
         )
+
+    def set_time(self, now_ms: int) -> None:
+        """Records rendered from now on were enrolled just before ``now_ms``."""
+        self._now_ms = now_ms
 
     def prepare(self, batch_size: int = 1) -> None:
         """

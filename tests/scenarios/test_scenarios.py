@@ -1,0 +1,242 @@
+"""Scenario files: validation with file:line:key, pacing, and every shipped scenario."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simulator.cli import ExitCode, cli
+from simulator.pacing import phase_events, plan
+from simulator.scenario import Phase, ScenarioError, Threshold, load_scenario
+
+SHIPPED = sorted((Path(__file__).parents[2] / "scenarios").glob("*.toml"))
+
+
+def _write(tmp_path: Path, text: str, name: str = "s.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """[[phases]]
+events = 10
+"""
+
+
+class TestShipped:
+    @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+    def test_validates(self, path):
+        """Every shipped scenario loads without a problem."""
+
+        assert load_scenario(path).phases
+
+    @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+    def test_runs_and_passes_its_thresholds(self, path, tmp_path):
+        """Every shipped scenario passes against the built-in receiver."""
+
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--report", str(report)]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        data = json.loads(report.read_text())
+        assert data["events"]["invariant_holds"]
+        assert all(t["ok"] for t in data.get("thresholds", []))
+
+    def test_escaped_unicode_variant(self, tmp_path):
+        """The unicode scenario also passes with \\uXXXX-escaped bodies."""
+
+        path = next(p for p in SHIPPED if p.stem == "unicode-and-emoji")
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--set", "escape_unicode=true"]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+
+
+class TestMalformed:
+    @pytest.mark.parametrize(
+        ("text", "line", "key", "words"),
+        [
+            (MINIMAL + "evnts = 5\n", 3, "phases[0].evnts", "did you mean 'events'"),
+            ("seed = 'seven'\n" + MINIMAL, 1, "seed", "must be an integer"),
+            (
+                MINIMAL.replace("events = 10", "events = 10\nrate = -5"),
+                3,
+                "phases[0].rate",
+                "more than 0",
+            ),
+            ("name = 'x'\n", None, "phases", "add at least one [[phases]]"),
+            ('thresholds = ["p99 < 5"]\n' + MINIMAL, 1, "thresholds", "unknown metric"),
+            (
+                'thresholds = ["p99_ms <<< 5"]\n' + MINIMAL,
+                1,
+                "thresholds",
+                "not `metric op number`",
+            ),
+            (
+                'types = ["contact.creatoin"]\n' + MINIMAL,
+                1,
+                "types",
+                "contact.creatoin",
+            ),
+            (
+                'target = "localhost:8080"\n' + MINIMAL,
+                1,
+                "target",
+                "not an http(s) URL",
+            ),
+            (
+                "[mix]\ndeal = 'lots'\n" + MINIMAL,
+                2,
+                "mix.deal",
+                "weight must be a number",
+            ),
+            (
+                MINIMAL + "thresholds = ['error_rate < 0.1']\n",
+                3,
+                "phases[0].thresholds",
+                "move it above the first [table]",
+            ),
+            ('retry_profile = "webhook"\n' + MINIMAL, 1, "retry_profile", "one of"),
+            (
+                "[app]\nsecret = '${NOPE_NOT_SET}'\n" + MINIMAL,
+                2,
+                "app.secret",
+                "NOPE_NOT_SET is not set",
+            ),
+            ("[[phases]]\nduration_s = 5\n", 1, "phases[0]", "needs a rate or a burst"),
+            (
+                'format = "generic"\nobject_types = ["0-999"]\n' + MINIMAL,
+                2,
+                "object_types",
+                "unknown objectTypeId",
+            ),
+        ],
+    )
+    def test_precise_message(self, tmp_path, text, line, key, words):
+        """Each mistake is reported as file:line: key: message."""
+
+        path = _write(tmp_path, text)
+        with pytest.raises(ScenarioError) as err:
+            load_scenario(path, env={})
+        where = f"{path}:{line}: {key}:" if line else f"{path}: {key}:"
+        assert any(p.startswith(where) and words in p for p in err.value.problems), (
+            err.value.problems
+        )
+
+    def test_all_problems_at_once(self, tmp_path):
+        """Several mistakes are all reported, not just the first."""
+
+        path = _write(tmp_path, "seed = 'x'\nportals = 0\n[[phases]]\nevents = -1\n")
+        with pytest.raises(ScenarioError) as err:
+            load_scenario(path)
+        assert 3 <= len(err.value.problems)
+
+    def test_toml_syntax_error(self, tmp_path):
+        """Broken TOML names the file and the line."""
+
+        path = _write(tmp_path, "name = \n")
+        with pytest.raises(ScenarioError, match="line 1"):
+            load_scenario(path)
+
+    def test_validate_command(self, tmp_path):
+        """hubsim validate: ok lines for good files, errors and exit 2 for bad ones."""
+
+        good = _write(tmp_path, MINIMAL, "good.toml")
+        bad = _write(tmp_path, "seed = 'x'\n" + MINIMAL, "bad.toml")
+        runner = CliRunner()
+        assert 0 == runner.invoke(cli, ["validate", str(good)]).exit_code
+        result = runner.invoke(cli, ["validate", str(good), str(bad)])
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert f"{bad}:1: seed:" in result.output
+        assert "Traceback" not in result.output
+
+
+class TestOverrides:
+    def test_set_overrides_nested_keys(self, tmp_path):
+        """--set phases[0].events=5 and seed=3 replace the file's values."""
+
+        s = load_scenario(_write(tmp_path, MINIMAL), ["phases[0].events=5", "seed=3"])
+        assert (5, 3) == (s.phases[0].events, s.seed)
+
+    def test_env_secret(self, tmp_path):
+        """${VAR} in a secret is read from the environment."""
+
+        s = load_scenario(
+            _write(tmp_path, "[app]\nsecret = '${HUBSIM_T}'\n" + MINIMAL),
+            env={"HUBSIM_T": "k"},
+        )
+        assert "k" == s.app.secret
+
+
+class TestPacing:
+    def test_constant_rate_plan(self):
+        """200 events at 100/s: batches of 10 every 0.1 s over 2 s."""
+
+        batches = list(plan([Phase("p", events=200, rate=100)]))
+        assert 20 == len(batches)
+        assert {10} == {b.events for b in batches}
+        assert [round(b.at, 3) for b in batches[:3]] == [0.0, 0.1, 0.2]
+
+    def test_burst_plan(self):
+        """A burst sends its events at once, every interval."""
+
+        batches = list(
+            plan([Phase("b", duration_s=2, burst_events=250, burst_every_s=1)])
+        )
+        assert Counter({0.0: 250, 1.0: 250}) == Counter(
+            {
+                at: sum(b.events for b in group)
+                for at, group in itertools.groupby(batches, key=lambda b: b.at)
+            }
+        )
+
+    def test_ramp_events(self):
+        """A 4 s ramp from 100 to 1,000 events/s holds 2,200 events."""
+
+        assert 2200 == phase_events(Phase("r", duration_s=4, rate=100, rate_to=1000))
+
+    def test_ramp_followed_on_the_wire(self, tmp_path):
+        """Run against the built-in receiver, each second sends more than the last."""
+
+        path = _write(
+            tmp_path,
+            "seed = 1\n[[phases]]\nduration_s = 4\nrate = 100\nrate_to = 1000\n",
+        )
+        ledger = tmp_path / "l.jsonl"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--ledger", str(ledger)]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        attempts = [json.loads(x) for x in ledger.read_text().splitlines()]
+        attempts = [a for a in attempts if a["type"] == "attempt"]
+        start = min(a["startedAt"] for a in attempts)
+        per_second = Counter()
+        for a in attempts:
+            per_second[(a["startedAt"] - start) // 1000] += a["events"]
+        rates = [per_second[s] for s in range(4)]
+        assert rates == sorted(rates), rates
+        assert rates[3] > 2.5 * rates[0], rates
+
+
+class TestThreshold:
+    @pytest.mark.parametrize(
+        ("op", "measured", "ok"),
+        [
+            ("<", 4.9, True),
+            ("<", 5, False),
+            ("<=", 5, True),
+            (">", 5.1, True),
+            (">=", 4.9, False),
+            ("==", 5, True),
+        ],
+    )
+    def test_comparisons(self, op, measured, ok):
+        """Each comparison operator behaves as written."""
+
+        assert ok == Threshold("p99_ms", op, 5.0).holds(measured)
