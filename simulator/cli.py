@@ -33,10 +33,11 @@ from rich.progress import (
 from rich.table import Table
 
 from . import __version__, catalog, report, retry
-from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT
+from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
 from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, serve
+from .recording import read_recording, replay_batch, select
 from .run import (
     Check,
     RunResult,
@@ -44,11 +45,13 @@ from .run import (
     SendRun,
     check_thresholds,
     make_send_options,
+    replay,
     scenario_options,
 )
 from .scenario import Phase, Scenario, ScenarioError, load_scenario
 from .signing import (
     ClientSecret,
+    SigningOptions,
     decode_v3_uri,
     sign_v1,
     sign_v2,
@@ -253,6 +256,12 @@ secret_option = click.option(
     help="Stream every attempt and every event's final outcome to this file.",
 )
 @click.option(
+    "--record",
+    "record_path",
+    metavar="FILE.jsonl",
+    help="Record every request as sent (for hubsim replay).",
+)
+@click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
 )
 @click.option(
@@ -287,6 +296,7 @@ def send(
     escape_unicode: bool,
     report_path: str | None,
     ledger_path: str | None,
+    record_path: str | None,
     allow_remote: bool,
     no_preflight: bool,
     quiet: bool,
@@ -323,6 +333,7 @@ def send(
         allow_remote=allow_remote,
         preflight=not no_preflight,
         ledger_path=ledger_path,
+        record_path=record_path,
     )
     console = Console(highlight=False)
     result = asyncio.run(run_with_progress(options, console, quiet))
@@ -751,6 +762,12 @@ def main() -> None:
 @click.option(
     "--ledger", "ledger_path", metavar="FILE.jsonl", help="Stream the ledger."
 )
+@click.option(
+    "--record",
+    "record_path",
+    metavar="FILE.jsonl",
+    help="Record every request as sent.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
 def run_command(
     scenario_path: str,
@@ -759,6 +776,7 @@ def run_command(
     overrides: tuple[str, ...],
     report_path: str | None,
     ledger_path: str | None,
+    record_path: str | None,
     quiet: bool,
 ) -> None:
     """
@@ -770,7 +788,14 @@ def run_command(
     scenario = load_scenario(scenario_path, overrides)
     console = Console(highlight=False)
     result, checks = asyncio.run(
-        _run_scenario(scenario, target, secret, ledger_path, console, quiet)
+        _run_scenario(
+            scenario,
+            target,
+            secret,
+            {"ledger_path": ledger_path, "record_path": record_path},
+            console,
+            quiet,
+        )
     )
     console.print(report.render(result))
     if checks:
@@ -790,7 +815,7 @@ async def _run_scenario(
     scenario: Scenario,
     target: str | None,
     secret: str | None,
-    ledger_path: str | None,
+    files: dict[str, str | None],
     console: Console,
     quiet: bool,
 ) -> tuple[RunResult, list[Check]]:
@@ -806,7 +831,7 @@ async def _run_scenario(
         key = _secret(secret or scenario.app.secret)
         console.print(f"[bold]{scenario.name}[/] → {url}")
     try:
-        options = scenario_options(scenario, url, key, {"ledger_path": ledger_path})
+        options = scenario_options(scenario, url, key, files)
         result = await run_with_progress(options, console, quiet, scenario.phases)
     finally:
         if runner is not None:
@@ -841,3 +866,88 @@ def validate(paths: tuple[str, ...]) -> None:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# ---------------------------------------------------------------------------
+# replay
+# ---------------------------------------------------------------------------
+@cli.command("replay")
+@click.argument("recording", metavar="FILE.jsonl")
+@click.option("--target", required=True, metavar="URL", help="Where to send them.")
+@secret_option
+@click.option(
+    "--speed", default=1.0, show_default=True, help="Replay this many times faster."
+)
+@click.option(
+    "--keep-signatures",
+    is_flag=True,
+    help="Send the recorded headers unchanged (stale v3: tests replay protection).",
+)
+@click.option(
+    "--public-url", metavar="URL", help="Re-sign as if HubSpot called this URL."
+)
+@click.option(
+    "--types", "-t", multiple=True, metavar="LIST", help="Only requests with these."
+)
+@click.option("--limit", type=int, help="At most this many requests.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent, send nothing.")
+@click.option(
+    "--max-concurrent",
+    default=DEFAULT_MAX_IN_FLIGHT,
+    show_default=True,
+    help="In flight.",
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
+)
+def replay_command(
+    recording: str,
+    target: str,
+    secret: str | None,
+    speed: float,
+    keep_signatures: bool,
+    public_url: str | None,
+    types: tuple[str, ...],
+    limit: int | None,
+    dry_run: bool,
+    max_concurrent: int,
+    allow_remote: bool,
+) -> None:
+    """
+    Send a recording again: same bodies, same order, recorded pacing.
+    """
+    requests = select(read_recording(recording), _csv(types), limit)
+    console = Console(highlight=False)
+    if dry_run:
+        table = Table("t (s)", "batch", "attempt", "bytes", "types")
+        for r in requests[:50]:
+            kinds = ", ".join(sorted(r.subscription_types)) or "workflow record"
+            table.add_row(
+                f"{r.t / speed:.3f}",
+                str(r.batch),
+                str(r.attempt_number),
+                f"{len(r.body):,}",
+                kinds,
+            )
+        console.print(table)
+        events = sum(len(replay_batch(r, 0)) for r in requests)
+        console.print(
+            f"{len(requests):,} requests, {events:,} events would go to {target}"
+        )
+        return
+    key = None if keep_signatures else _secret(secret)
+    result = asyncio.run(
+        replay(
+            requests,
+            target,
+            key,
+            speed=speed,
+            keep_signatures=keep_signatures,
+            signing=SigningOptions(public_url=public_url),
+            delivery=DeliveryOptions(max_in_flight=max_concurrent),
+            allow_remote=allow_remote,
+        )
+    )
+    console.print(report.render(result))
+    if not result.all_delivered:
+        sys.exit(ExitCode.NOT_DELIVERED)

@@ -14,9 +14,9 @@ import asyncio
 import errno
 import heapq
 import random
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import aiohttp
 
@@ -24,7 +24,6 @@ from .batching import Batch
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .retry import RetryPolicy
-from .signing import Signer
 
 #: HubSpot's default ``maxConcurrentRequests`` (spec §1.1).
 DEFAULT_MAX_IN_FLIGHT: Final = 10
@@ -130,6 +129,20 @@ def classify(exc: BaseException) -> str:
 
 
 AttemptCallback = Callable[[Attempt], None]
+#: Told of every request just before it is sent (url, batch, attempt, body,
+#: headers), e.g. to record it.
+RequestHook = Callable[[str, Batch, int, bytes, Mapping[str, str]], None]
+
+
+class HeaderSource(Protocol):
+    """
+    What the engine needs to sign: a :class:`~simulator.signing.Signer`, or the
+    recorded headers of a replay.
+    """
+
+    def headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
+        """Every header of one attempt."""
+        ...
 
 
 class DeliveryEngine:
@@ -147,14 +160,16 @@ class DeliveryEngine:
     def __init__(
         self,
         url: str,
-        signer: Signer,
+        signer: HeaderSource,
         options: DeliveryOptions = DeliveryOptions(),
         clock: Clock | None = None,
+        on_request: RequestHook | None = None,
     ) -> None:
         self.url = url
         self.signer = signer
         self.options = options
         self.clock: Clock = clock or SystemClock()
+        self.on_request = on_request
         self._rng = random.Random(options.seed)
         self._retries: list[tuple[float, int, int, Batch]] = []
         self._source: Iterator[Batch] | AsyncIterator[Batch] | None = None
@@ -317,6 +332,8 @@ class DeliveryEngine:
         # A fresh timestamp and fresh signatures on every attempt: a retry with
         # the first attempt's v3 timestamp would fail the 5-minute check (§4).
         headers = self.signer.headers(body, int(started * 1000))
+        if self.on_request is not None:
+            self.on_request(self.url, batch, number, body, headers)
         status: int | None = None
         error: str | None = None
         retry_after_header: str | None = None

@@ -24,11 +24,18 @@ from . import retry
 from .batching import Batch
 from .catalog import MAX_BATCH_SIZE
 from .clock import Clock, SystemClock
-from .delivery import DEFAULT_MAX_IN_FLIGHT, Attempt, DeliveryEngine, DeliveryOptions
-from .errors import TargetError, UsageError
+from .delivery import (
+    DEFAULT_MAX_IN_FLIGHT,
+    Attempt,
+    DeliveryEngine,
+    DeliveryOptions,
+    HeaderSource,
+)
+from .errors import SecretError, TargetError, UsageError
 from .events import EventConfig, EventSource
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import phase_duration, phase_events, plan
+from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
 from .scenario import Phase, Scenario, Threshold
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
@@ -118,6 +125,7 @@ class SendOptions:
     allow_remote: bool = False
     preflight: bool = True
     ledger_path: str | None = None
+    record_path: str | None = None
     workflow: bool = False
 
     def __post_init__(self) -> None:
@@ -257,11 +265,13 @@ class SendRun:
         self.stats = Stats()
         self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
         self.ledger = Ledger(self._sink(sink))
+        self._recorder = Recorder(options.record_path) if options.record_path else None
         self.engine = DeliveryEngine(
             options.target_url,
             Signer(options.secret, options.target_url, options.signing),
             options.delivery,
             self.clock,
+            on_request=self._recorder,
         )
         self.phases = tuple(phases)
         self._stopped = False
@@ -331,6 +341,8 @@ class SendRun:
                 ledger.pending(batch, attempts)
             if file is not None:
                 file.close()
+            if self._recorder is not None:
+                self._recorder.close()
         elapsed = time.perf_counter() - t0
         return RunResult(
             summary=stats.summary(elapsed),
@@ -368,6 +380,7 @@ def make_send_options(
     allow_remote: bool = False,
     preflight: bool = True,
     ledger_path: str | None = None,
+    record_path: str | None = None,
 ) -> SendOptions:
     """
     :class:`SendOptions` from flat settings (CLI flags or a scenario's keys),
@@ -416,6 +429,7 @@ def make_send_options(
         allow_remote=allow_remote,
         preflight=preflight,
         ledger_path=ledger_path,
+        record_path=record_path,
         workflow=workflow,
     )
 
@@ -503,3 +517,65 @@ def scenario_options(
         source = replace(options.source, weights=tuple(scenario.mix.items()))
         options = replace(options, source=source)
     return options
+
+
+# ---------------------------------------------------------------------------
+# Replay
+# ---------------------------------------------------------------------------
+async def replay(
+    requests: Sequence[RecordedRequest],
+    target_url: str,
+    secret: ClientSecret | None,
+    *,
+    speed: float = 1.0,
+    keep_signatures: bool = False,
+    signing: SigningOptions | None = None,
+    delivery: DeliveryOptions | None = None,
+    allow_remote: bool = False,
+    on_attempt: Callable[[Attempt], None] | None = None,
+) -> RunResult:
+    """
+    Send recorded requests again, in order, at the recorded pacing / ``speed``.
+
+    Re-signed for ``target_url`` with fresh timestamps unless ``keep_signatures``
+    (then the recorded headers go out unchanged). One attempt each: a replay
+    re-sends what was recorded, retries included, and adds none of its own.
+    """
+    check_target_url(target_url, allow_remote)
+    headers: HeaderSource
+    if keep_signatures:
+        headers = RecordedHeaders(requests)
+    else:
+        if secret is None:
+            raise SecretError("re-signing needs the client secret: pass --secret")
+        headers = Signer(secret, target_url, signing or SigningOptions())
+    options = delivery or DeliveryOptions()
+    options = replace(options, retry=retry.PROFILES["none"].retry)
+    engine = DeliveryEngine(target_url, headers, options)
+    stats, ledger = Stats(), Ledger()
+    batches = PacedReplay(requests, speed)
+
+    async def counted() -> AsyncIterator[Batch]:
+        async for batch in batches:
+            ledger.generated_batch(batch)
+            yield batch
+
+    def record(attempt: Attempt) -> None:
+        stats.add(attempt)
+        ledger.record_attempt(attempt)
+        if on_attempt is not None:
+            on_attempt(attempt)
+
+    await preflight(target_url)
+    t0 = time.perf_counter()
+    await engine.run(counted(), record)
+    for batch, attempts in engine.unfinished:
+        ledger.pending(batch, attempts)
+    return RunResult(
+        summary=stats.summary(time.perf_counter() - t0),
+        ledger=ledger,
+        interrupted=False,
+        app_id=0,
+        portal_ids=(),
+        target_url=target_url,
+    )

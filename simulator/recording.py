@@ -1,0 +1,227 @@
+"""
+Recording and replay: every request as sent, and sending them again.
+
+A recording is JSONL, one line per request, flushed as written::
+
+    {"t": 0.0132, "method": "POST", "url": "http://127.0.0.1:8080/hook",
+     "batch": 1, "attemptNumber": 0, "headers": {...}, "body": "<base64>"}
+
+``t`` is seconds since the run's first request. Bodies are base64 of the exact
+bytes. Headers carry signatures, never the client secret; nothing else that
+could reveal it is written.
+
+Replay sends the same bodies in the same order at the recorded pacing (or
+``speed`` times faster), re-signed with fresh timestamps by default, since v3
+would otherwise be stale; ``keep_signatures`` sends the recorded headers as they
+were (e.g. to test a receiver's replay protection).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from .batching import Batch
+from .clock import Clock, SystemClock
+from .errors import UsageError
+
+#: Headers a replay never copies: the transport sets them for the new target.
+_TRANSPORT_HEADERS = frozenset({"host", "content-length"})
+
+
+class Recorder:
+    """
+    Writes each request the engine sends to a JSONL recording.
+    """
+
+    def __init__(self, path: str | Path, clock: Clock | None = None) -> None:
+        self.clock = clock or SystemClock()
+        try:
+            self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
+        except OSError as exc:
+            raise UsageError(f"cannot write recording {path}: {exc.strerror}") from None
+        self._t0: float | None = None
+
+    def __call__(
+        self,
+        url: str,
+        batch: Batch,
+        attempt: int,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> None:
+        now = self.clock.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        line = {
+            "t": round(now - self._t0, 6),
+            "method": "POST",
+            "url": url,
+            "batch": batch.seq,
+            "attemptNumber": attempt,
+            "headers": dict(headers),
+            "body": base64.b64encode(body).decode(),
+        }
+        self._file.write(orjson.dumps(line) + b"\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        """Close the file."""
+        self._file.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """
+    One request of a recording.
+    """
+
+    t: float
+    url: str
+    batch: int
+    attempt_number: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def subscription_types(self) -> frozenset[str]:
+        """The subscriptionTypes in the body (workflow records: empty)."""
+        try:
+            data = orjson.loads(self.body)
+        except orjson.JSONDecodeError:
+            return frozenset()
+        if not isinstance(data, list):
+            return frozenset()
+        return frozenset(str(e.get("subscriptionType", "")) for e in data)
+
+
+def read_recording(path: str | Path) -> list[RecordedRequest]:
+    """
+    Every request of a recording, in order; UsageError naming a bad line.
+    """
+    out: list[RecordedRequest] = []
+    try:
+        lines = Path(path).read_bytes().splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read recording {path}: {exc.strerror}") from None
+    for number, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            d: dict[str, Any] = orjson.loads(raw)
+            out.append(
+                RecordedRequest(
+                    t=float(d["t"]),
+                    url=str(d["url"]),
+                    batch=int(d.get("batch", 0)),
+                    attempt_number=int(d.get("attemptNumber", 0)),
+                    headers=dict(d["headers"]),
+                    body=base64.b64decode(d["body"], validate=True),
+                )
+            )
+        except (
+            orjson.JSONDecodeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            binascii.Error,
+        ):
+            raise UsageError(f"{path}:{number}: not a hubsim recording line") from None
+    return out
+
+
+def select(
+    requests: Sequence[RecordedRequest],
+    types: Sequence[str] = (),
+    limit: int | None = None,
+) -> list[RecordedRequest]:
+    """
+    The requests to replay: those carrying any of ``types`` (globs), at most
+    ``limit`` of them.
+    """
+    from . import catalog
+
+    wanted = frozenset(catalog.select_types(list(types))) if types else None
+    chosen = [r for r in requests if wanted is None or r.subscription_types & wanted]
+    return chosen[:limit] if limit is not None else chosen
+
+
+def replay_batch(request: RecordedRequest, seq: int) -> Batch:
+    """
+    A request as a Batch the engine can send (its events are not re-rendered).
+    """
+    try:
+        events = orjson.loads(request.body)
+    except orjson.JSONDecodeError:
+        events = None
+    ids: tuple[int, ...]
+    if isinstance(events, list):
+        ids = tuple(int(e.get("eventId", 0)) for e in events)
+        times = tuple(int(e.get("occurredAt", 0)) for e in events)
+        meta = tuple((str(e.get("subscriptionType", "")), "") for e in events)
+    else:
+        ids, times, meta = (seq,), (0,), (("workflow", ""),)
+    return Batch(seq, 0, 0, request.body, ids, times, meta)
+
+
+class RecordedHeaders:
+    """
+    A stand-in for Signer that returns each request's recorded headers as they
+    were (``--keep-signatures``).
+    """
+
+    def __init__(self, requests: Sequence[RecordedRequest]) -> None:
+        self._by_body = {
+            r.body: {
+                k: v
+                for k, v in r.headers.items()
+                if k.lower() not in _TRANSPORT_HEADERS
+            }
+            for r in requests
+        }
+
+    def headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
+        """The recorded headers of the request with this body."""
+        return dict(self._by_body[body])
+
+
+class PacedReplay:
+    """
+    Recorded requests as batches, each released at its recorded time / speed.
+    """
+
+    def __init__(
+        self,
+        requests: Sequence[RecordedRequest],
+        speed: float,
+        clock: Clock | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise UsageError("--speed must be more than 0")
+        self._requests = list(requests)
+        self._speed = speed
+        self._clock = clock or SystemClock()
+        self._next = 0
+        self._t0: float | None = None
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self
+
+    async def __anext__(self) -> Batch:
+        if self._next >= len(self._requests):
+            raise StopAsyncIteration
+        request = self._requests[self._next]
+        self._next += 1
+        clock = self._clock
+        if self._t0 is None:
+            self._t0 = clock.monotonic() - request.t / self._speed
+        wait = self._t0 + request.t / self._speed - clock.monotonic()
+        if wait > 0:
+            await clock.sleep(wait)
+        return replay_batch(request, self._next)

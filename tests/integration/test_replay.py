@@ -1,0 +1,162 @@
+"""Recording and replay (issue 4): exact bytes, same order, fresh or kept signatures."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from click.testing import CliRunner
+from hubspot.utils.signature import Signature
+
+from simulator.cli import ExitCode, cli
+from simulator.recording import read_recording, select
+
+from ..conftest import SECRET
+
+SIGNED = ("x-hubspot-signature", "x-hubspot-signature-version", "x-hubspot-signature-v3",
+          "x-hubspot-request-timestamp", "user-agent", "content-type",
+          "x-hubspot-timeout-millis")  # fmt: skip
+
+
+def _record(runner, url, path, *extra):
+    return runner.invoke(
+        cli,
+        ["send", url, "--secret", SECRET, "-q", "-n", "700", "--portals", "2",
+         "--seed", "5", "--record", str(path), *extra],
+    )  # fmt: skip
+
+
+def _lower(headers):
+    return {k.lower(): v for k, v in headers.items()}
+
+
+class TestRecording:
+    async def test_recording_has_every_request_and_no_secret(
+        self, capture_factory, tmp_path
+    ):
+        """Each request is recorded with its exact body; the secret never is."""
+
+        path = tmp_path / "rec.jsonl"
+        async with capture_factory() as (cap, url):
+            result = await _arun(_record, url, path)
+        assert ExitCode.OK == result.exit_code, result.output
+        recorded = read_recording(path)
+        assert [r.body for r in recorded] == [c.body for c in cap.requests]
+        assert SECRET not in path.read_text()
+
+    async def test_seeded_runs_record_identically(self, capture_factory, tmp_path):
+        """Same seed and start time: same bodies; only timestamps and v3 differ."""
+
+        a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+        async with capture_factory() as (_, url):
+            for path in (a, b):
+                await _arun(_record, url, path, "--start-time", "1767225600000")
+        ra, rb = read_recording(a), read_recording(b)
+        assert [r.body for r in ra] == [r.body for r in rb]
+        for x, y in zip(ra, rb, strict=True):
+            hx, hy = _lower(x.headers), _lower(y.headers)
+            for volatile in ("x-hubspot-request-timestamp", "x-hubspot-signature-v3"):
+                hx.pop(volatile)
+                hy.pop(volatile)
+            assert hx == hy
+
+
+class TestReplay:
+    async def test_keep_signatures_is_byte_identical(self, capture_factory, tmp_path):
+        """--keep-signatures: same bodies and signed headers, in the same order."""
+
+        path = tmp_path / "rec.jsonl"
+        async with capture_factory() as (first, url):
+            await _arun(_record, url, path)
+        async with capture_factory() as (second, url2):
+            result = await _arun(
+                lambda r, *_: r.invoke(
+                    cli,
+                    [
+                        "replay",
+                        str(path),
+                        "--target",
+                        url2,
+                        "--keep-signatures",
+                        "--speed",
+                        "50",
+                    ],
+                )
+            )
+        assert ExitCode.OK == result.exit_code, result.output
+        assert [c.body for c in first.requests] == [c.body for c in second.requests]
+        for a, b in zip(first.requests, second.requests, strict=True):
+            ha, hb = _lower(a.headers), _lower(b.headers)
+            assert {k: ha[k] for k in SIGNED} == {k: hb[k] for k in SIGNED}
+
+    async def test_resigned_replay_is_fresh_and_valid(self, capture_factory, tmp_path):
+        """By default a replay re-signs for the new URL with a fresh timestamp."""
+
+        path = tmp_path / "rec.jsonl"
+        async with capture_factory() as (first, url):
+            await _arun(_record, url, path)
+        async with capture_factory() as (second, url2):
+            before = int(time.time() * 1000)
+            result = await _arun(
+                lambda r, *_: r.invoke(
+                    cli,
+                    [
+                        "replay",
+                        str(path),
+                        "--target",
+                        url2,
+                        "--secret",
+                        SECRET,
+                        "--speed",
+                        "50",
+                    ],
+                )
+            )
+        assert ExitCode.OK == result.exit_code, result.output
+        assert [c.body for c in first.requests] == [c.body for c in second.requests]
+        for c in second.requests:
+            h = _lower(c.headers)
+            assert int(h["x-hubspot-request-timestamp"]) >= before
+            assert Signature.is_valid(
+                h["x-hubspot-signature-v3"], SECRET, c.body.decode(), http_uri=url2,
+                signature_version="v3", timestamp=h["x-hubspot-request-timestamp"],
+            )  # fmt: skip
+
+    async def test_filters_and_dry_run(self, capture_factory, tmp_path):
+        """--types and --limit pick requests; --dry-run sends nothing."""
+
+        path = tmp_path / "rec.jsonl"
+        async with capture_factory() as (_, url):
+            await _arun(_record, url, path)
+        recorded = read_recording(path)
+        deals = select(recorded, ["deal"])
+        assert deals
+        assert all(
+            any(t.startswith("deal.") for t in r.subscription_types) for r in deals
+        )
+        assert 2 == len(select(recorded, limit=2))
+        async with capture_factory() as (cap, url2):
+            result = await _arun(
+                lambda r, *_: r.invoke(
+                    cli, ["replay", str(path), "--target", url2, "--dry-run"]
+                )
+            )
+        assert 0 == result.exit_code
+        assert "would go to" in result.output
+        assert [] == cap.requests
+
+    def test_bad_recording_line(self, tmp_path):
+        """A file that is not a recording names the bad line."""
+
+        path = tmp_path / "bad.jsonl"
+        path.write_text('{"t": 0}\n')
+        result = CliRunner().invoke(
+            cli, ["replay", str(path), "--target", "http://127.0.0.1:1/x", "--dry-run"]
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert f"{path}:1" in result.output
+
+
+async def _arun(fn, *args):
+    """Run a blocking CLI invocation off the loop, so the capture server answers."""
+    return await asyncio.to_thread(fn, CliRunner(), *args)
