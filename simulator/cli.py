@@ -36,10 +36,11 @@ from . import __version__, catalog, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
-from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, serve
+from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, ReceiverServer, serve
 from .recording import read_recording, replay_batch, select
 from .run import (
     Check,
+    PhaseHook,
     RunResult,
     SendOptions,
     SendRun,
@@ -359,12 +360,13 @@ async def run_with_progress(
     console: Console,
     quiet: bool,
     phases: Sequence[Phase] = (),
+    on_phase: PhaseHook | None = None,
 ) -> RunResult:
     """
     Execute a run with a live display (TTY), periodic lines (CI logs) or nothing.
     Ctrl-C / SIGTERM stop it cleanly; a second Ctrl-C aborts.
     """
-    run = SendRun(options, phases=phases)
+    run = SendRun(options, phases=phases, on_phase=on_phase)
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -820,22 +822,40 @@ async def _run_scenario(
     quiet: bool,
 ) -> tuple[RunResult, list[Check]]:
     url = target or scenario.target
-    runner = None
+    server: ReceiverServer | None = None
     if url is None:
         key = ClientSecret(secret or scenario.app.secret or str(uuid.uuid4()))
-        config = ReceiverConfig(secret=key, faults=scenario.receiver)
-        runner, port = await serve(config)
-        url = f"http://127.0.0.1:{port}/webhooks/hubspot"
+        server = ReceiverServer(ReceiverConfig(secret=key, faults=scenario.receiver))
+        await server.start()
+        url = f"http://127.0.0.1:{server.port}/webhooks/hubspot"
         console.print(f"[bold]{scenario.name}[/] → built-in receiver {url}")
     else:
+        if any(p.receiver_down for p in scenario.phases):
+            raise UsageError(
+                "receiver_down phases need the built-in receiver: no target"
+            )
         key = _secret(secret or scenario.app.secret)
         console.print(f"[bold]{scenario.name}[/] → {url}")
+
+    async def on_phase(index: int, phase: Phase) -> None:
+        if server is None:
+            return
+        if phase.receiver_down:
+            await server.pause()
+        else:
+            await server.resume()
+        if not quiet:
+            state = "receiver DOWN" if phase.receiver_down else "receiver up"
+            console.print(f"phase {index + 1}: {phase.name} ({state})", style="dim")
+
     try:
         options = scenario_options(scenario, url, key, files)
-        result = await run_with_progress(options, console, quiet, scenario.phases)
+        result = await run_with_progress(
+            options, console, quiet, scenario.phases, on_phase
+        )
     finally:
-        if runner is not None:
-            await runner.cleanup()
+        if server is not None:
+            await server.close()
     return result, check_thresholds(scenario.thresholds, result)
 
 

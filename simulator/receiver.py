@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
@@ -205,12 +206,17 @@ def check_signature(
     return None
 
 
-def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Application:
+def create_app(
+    config: ReceiverConfig,
+    clock: Clock | None = None,
+    stats: ReceiverStats | None = None,
+    is_down: Callable[[], bool] | None = None,
+) -> web.Application:
     """
     The receiver as an aiohttp application (for tests and ``hubsim receive``).
     """
     clock = clock or SystemClock()
-    stats = ReceiverStats()
+    stats = stats if stats is not None else ReceiverStats()
     faults = config.faults
     rng = random.Random(faults.seed)
 
@@ -253,6 +259,12 @@ def create_app(config: ReceiverConfig, clock: Clock | None = None) -> web.Applic
     save: IO[bytes] | None = None
 
     async def receive(request: web.Request) -> web.StreamResponse:
+        if is_down is not None and is_down():
+            # Down: a request on a kept-alive connection is dropped, as a
+            # crashed server would; new connections are refused by the socket.
+            if request.transport is not None:
+                request.transport.abort()
+            raise asyncio.CancelledError
         stats.requests += 1
         try:
             body = await request.read()
@@ -363,3 +375,48 @@ async def serve(
     sockets = getattr(server, "sockets", None) or []
     bound = sockets[0].getsockname()[1] if sockets else port
     return runner, int(bound)
+
+
+class ReceiverServer:
+    """
+    The built-in receiver on loopback, which a scenario can take down and bring
+    back (connections refused meanwhile, as in a real outage) without losing
+    its counts.
+    """
+
+    def __init__(self, config: ReceiverConfig, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.host = host
+        self.port = 0
+        self.stats = ReceiverStats()
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._down = False
+
+    async def start(self) -> None:
+        """Listen on a free port (remembered for resume())."""
+        app = create_app(self.config, stats=self.stats, is_down=lambda: self._down)
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await self._runner.setup()
+        await self.resume()
+        self.port = self._runner.addresses[0][1]
+
+    async def pause(self) -> None:
+        """Stop listening: new connections are refused until resume()."""
+        self._down = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def resume(self) -> None:
+        """Listen again, on the same port."""
+        self._down = False
+        if self._runner is not None and self._site is None:
+            self._site = web.TCPSite(self._runner, self.host, self.port)
+            await self._site.start()
+
+    async def close(self) -> None:
+        """Stop for good."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

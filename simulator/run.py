@@ -16,7 +16,14 @@ import contextlib
 import ipaddress
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -186,6 +193,10 @@ class _BatchStream:
         return batch
 
 
+#: Awaited when a scenario phase begins: (index, phase).
+PhaseHook = Callable[[int, Phase], Awaitable[None]]
+
+
 class _PacedStream:
     """
     Batches on a scenario's plan: each waits for its moment, then is rendered
@@ -204,6 +215,7 @@ class _PacedStream:
         self._phase = -1
         self._base = 0.0
         self._next_base: float | None = None
+        self._announced = -1
         self._seq = 0
 
     def __aiter__(self) -> AsyncIterator[Batch]:
@@ -230,6 +242,12 @@ class _PacedStream:
                 await clock.sleep(min(wait, 0.25))
             if run._stopped:
                 raise StopAsyncIteration
+        if item.phase > self._announced:
+            # Announced when the phase's first batch is due, not when it is
+            # planned: e.g. the built-in receiver goes down for an outage now.
+            self._announced = item.phase
+            if run.on_phase is not None:
+                await run.on_phase(item.phase, self._phases[item.phase])
         source = run.source
         source.set_time(int(clock.time() * 1000))
         block = source.render(item.events)
@@ -250,6 +268,7 @@ class SendRun:
         clock: Clock | None = None,
         sink: Sink | None = None,
         phases: Sequence[Phase] = (),
+        on_phase: PhaseHook | None = None,
     ) -> None:
         check_target_url(options.target_url, options.allow_remote)
         if options.signing.public_url:
@@ -274,6 +293,7 @@ class SendRun:
             on_request=self._recorder,
         )
         self.phases = tuple(phases)
+        self.on_phase = on_phase
         self._stopped = False
         self._checked = not options.preflight
         self.started_at: float | None = None

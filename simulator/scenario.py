@@ -98,6 +98,7 @@ class Phase:
     rate_to: float | None = None
     burst_events: int | None = None
     burst_every_s: float | None = None
+    receiver_down: bool = False
 
     @property
     def kind(self) -> str:
@@ -256,6 +257,7 @@ _TOP_KEYS: Final = {
 _APP_KEYS: Final = {"secret", "app_id", "max_concurrent_requests"}
 _PHASE_KEYS: Final = {
     "name", "events", "duration_s", "rate", "rate_to", "burst_events", "burst_every_s",
+    "receiver_down",
 }  # fmt: skip
 _RECEIVER_KEYS: Final = {
     "fail_rate", "fail_status", "latency_ms", "jitter_ms", "hang_rate", "reset_rate",
@@ -490,6 +492,7 @@ class _Checker:
                 burst_every_s=g(
                     table, "burst_every_s", prefix, (int, float), _positive
                 ),
+                receiver_down=bool(g(table, "receiver_down", prefix, bool)),
             )
             where = f"phases[{i}]"
             if (phase.events is None) == (phase.duration_s is None) and not (

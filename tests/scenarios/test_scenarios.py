@@ -157,6 +157,21 @@ class TestMalformed:
         assert "Traceback" not in result.output
 
 
+class TestOutage:
+    def test_receiver_down_needs_builtin_receiver(self, tmp_path):
+        """receiver_down with an external target is a one-line input error."""
+
+        path = _write(
+            tmp_path,
+            MINIMAL.replace("events = 10", "events = 10\nreceiver_down = true"),
+        )
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--target", "http://127.0.0.1:1/x", "-s", "k"]
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert "built-in receiver" in result.output
+
+
 class TestOverrides:
     def test_set_overrides_nested_keys(self, tmp_path):
         """--set phases[0].events=5 and seed=3 replace the file's values."""
