@@ -44,8 +44,10 @@ from .run import (
     RunResult,
     SendOptions,
     SendRun,
+    app_phases,
     check_thresholds,
     make_send_options,
+    merge_runs,
     replay,
     scenario_options,
 )
@@ -363,58 +365,84 @@ async def run_with_progress(
     on_phase: PhaseHook | None = None,
 ) -> RunResult:
     """
-    Execute a run with a live display (TTY), periodic lines (CI logs) or nothing.
-    Ctrl-C / SIGTERM stop it cleanly; a second Ctrl-C aborts.
+    Execute one run with a live display (TTY), periodic lines (CI logs) or
+    nothing. Ctrl-C / SIGTERM stop it cleanly; a second Ctrl-C aborts.
     """
     run = SendRun(options, phases=phases, on_phase=on_phase)
+    merged, _ = await run_all([run], console, quiet)
+    return merged
+
+
+async def run_all(
+    runs: Sequence[SendRun], console: Console, quiet: bool
+) -> tuple[RunResult, list[RunResult]]:
+    """
+    Execute runs side by side (several apps) with one display and one stop:
+    the merged result and each run's own.
+    """
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
     def on_signal() -> None:
-        if run._stopped and main is not None:
+        if any(r._stopped for r in runs) and main is not None:
             main.cancel()
         else:
             err_console.print(
                 "[yellow]stopping:[/] finishing in-flight requests…", markup=True
             )
-            run.stop()
+            for r in runs:
+                r.stop()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)
     try:
-        await run.check_target()
+        for r in runs:
+            await r.check_target()
+        t0 = time.perf_counter()
+        every = asyncio.gather(*(r.execute() for r in runs))
         if quiet:
-            return await run.execute()
-        with _live(run, options.events, console) as tick:
-            task = asyncio.ensure_future(run.execute())
-            while not task.done():
-                await asyncio.wait({task}, timeout=0.25)
-                tick()
-            return task.result()
+            results = await every
+        else:
+            total = sum(r.options.events for r in runs)
+            with _live(runs, total, console) as tick:
+                while not every.done():
+                    await asyncio.wait({every}, timeout=0.25)
+                    tick()
+                results = every.result()
+        return merge_runs(runs, results, time.perf_counter() - t0), list(results)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
 
 
-def _progress_info(run: SendRun) -> str:
-    s = run.stats
-    elapsed = time.perf_counter() - (run.started_at or time.perf_counter())
-    rate = s.events_sent / elapsed if elapsed > 0 else 0.0
-    failed = s.requests - s.ok_requests
-    info = f"{rate:,.0f} events/s · in flight {run.engine.in_flight}"
+def _settled(runs: Sequence[SendRun]) -> int:
+    return sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
+
+
+def _progress_info(runs: Sequence[SendRun]) -> str:
+    started = [r.started_at for r in runs if r.started_at is not None]
+    elapsed = time.perf_counter() - min(started) if started else 0.0
+    sent = sum(r.stats.events_sent for r in runs)
+    rate = sent / elapsed if elapsed > 0 else 0.0
+    failed = sum(r.stats.requests - r.stats.ok_requests for r in runs)
+    in_flight = sum(r.engine.in_flight for r in runs)
+    info = f"{rate:,.0f} events/s · in flight {in_flight}"
     if failed:
         info += f" · failed requests {failed:,}"
-    waiting = run.engine.waiting_retries
+    waiting = sum(r.engine.waiting_retries for r in runs)
     if waiting:
-        nxt = run.engine.next_retry_in or 0.0
+        nexts = [
+            r.engine.next_retry_in for r in runs if r.engine.next_retry_in is not None
+        ]
+        nxt = min(nexts) if nexts else 0.0
         info += f" · {waiting} batches wait to retry (next in {nxt:,.0f} s)"
     return info
 
 
 @contextlib.contextmanager
-def _live(run: SendRun, total: int, console: Console) -> Iterator[Any]:
+def _live(runs: Sequence[SendRun], total: int, console: Console) -> Iterator[Any]:
     if console.is_terminal:
         progress = Progress(
             TextColumn("[bold]delivering"),
@@ -427,8 +455,7 @@ def _live(run: SendRun, total: int, console: Console) -> Iterator[Any]:
         task = progress.add_task("delivering", total=total, info="")
 
         def tick() -> None:
-            settled = run.ledger.delivered + run.ledger.gave_up
-            progress.update(task, completed=settled, info=_progress_info(run))
+            progress.update(task, completed=_settled(runs), info=_progress_info(runs))
 
         with progress:
             yield tick
@@ -440,9 +467,8 @@ def _live(run: SendRun, total: int, console: Console) -> Iterator[Any]:
             now = time.monotonic()
             if now - last[0] >= 2.0:
                 last[0] = now
-                settled = run.ledger.delivered + run.ledger.gave_up
                 console.print(
-                    f"delivered {settled:,}/{total:,} · {_progress_info(run)}"
+                    f"delivered {_settled(runs):,}/{total:,} · {_progress_info(runs)}"
                 )
 
         yield tick
@@ -822,10 +848,18 @@ async def _run_scenario(
     quiet: bool,
 ) -> tuple[RunResult, list[Check]]:
     url = target or scenario.target
+    apps = scenario.apps or (scenario.app,)
     server: ReceiverServer | None = None
     if url is None:
-        key = ClientSecret(secret or scenario.app.secret or str(uuid.uuid4()))
-        server = ReceiverServer(ReceiverConfig(secret=key, faults=scenario.receiver))
+        # Each app its own secret, as on HubSpot; the receiver knows them all.
+        keys = [
+            ClientSecret((secret if i == 0 else None) or a.secret or str(uuid.uuid4()))
+            for i, a in enumerate(apps)
+        ]
+        config = ReceiverConfig(
+            secret=keys[0], more_secrets=tuple(keys[1:]), faults=scenario.receiver
+        )
+        server = ReceiverServer(config)
         await server.start()
         url = f"http://127.0.0.1:{server.port}/webhooks/hubspot"
         console.print(f"[bold]{scenario.name}[/] → built-in receiver {url}")
@@ -834,7 +868,7 @@ async def _run_scenario(
             raise UsageError(
                 "receiver_down phases need the built-in receiver: no target"
             )
-        key = _secret(secret or scenario.app.secret)
+        keys = [_secret(a.secret or secret) for a in apps]
         console.print(f"[bold]{scenario.name}[/] → {url}")
 
     async def on_phase(index: int, phase: Phase) -> None:
@@ -849,13 +883,30 @@ async def _run_scenario(
             console.print(f"phase {index + 1}: {phase.name} ({state})", style="dim")
 
     try:
-        options = scenario_options(scenario, url, key, files)
-        result = await run_with_progress(
-            options, console, quiet, scenario.phases, on_phase
-        )
+        runs = [
+            SendRun(
+                scenario_options(scenario, url, key, files if i == 0 else {}, i),
+                phases=app_phases(scenario, app),
+                on_phase=on_phase if i == 0 else None,
+            )
+            for i, (app, key) in enumerate(zip(apps, keys, strict=True))
+        ]
+        result, each = await run_all(runs, console, quiet)
     finally:
         if server is not None:
             await server.close()
+    if len(apps) > 1:
+        table = Table("app", "appId", "max in flight", "requests", "delivered", "p99")
+        for app, run, r in zip(apps, runs, each, strict=True):
+            table.add_row(
+                app.name,
+                str(r.app_id),
+                str(run.options.delivery.max_in_flight),
+                f"{r.summary.requests:,}",
+                f"{r.ledger.delivered:,}",
+                f"{r.summary.latency.p99 * 1000:,.1f} ms",
+            )
+        console.print(table)
     return result, check_thresholds(scenario.thresholds, result)
 
 

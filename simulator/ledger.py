@@ -85,6 +85,15 @@ class Ledger:
             )
             self.gave_up_errors[attempt.outcome] += n
 
+    def merge(self, other: Ledger) -> None:
+        """
+        Add another ledger's counts (several apps accounted as one run).
+        """
+        self.generated += other.generated
+        self.counts.update(other.counts)
+        self.delivered_on_attempt.update(other.delivered_on_attempt)
+        self.gave_up_errors.update(other.gave_up_errors)
+
     def pending(self, batch: Batch, attempts_made: int = 0) -> None:
         """Record a batch the run stopped before settling."""
         self._settle(batch, Outcome.PENDING, attempts_made, None)

@@ -102,6 +102,8 @@ class ReceiverConfig:
 
     secret: ClientSecret | None
     max_body_bytes: int = DEFAULT_MAX_BODY
+    #: Further apps' secrets a request may be signed with (multi-app runs).
+    more_secrets: tuple[ClientSecret, ...] = ()
     save_path: str | None = None
     faults: Faults = Faults()
 
@@ -272,9 +274,11 @@ def create_app(
             stats.too_large += 1
             return web.json_response({"error": "body too large"}, status=413)
         if config.secret is not None:
-            problem = check_signature(
-                config.secret, request, body, int(clock.time() * 1000)
-            )
+            now_ms = int(clock.time() * 1000)
+            for key in (config.secret, *config.more_secrets):
+                problem = check_signature(key, request, body, now_ms)
+                if problem is None:
+                    break
             if problem is not None:
                 if problem == "stale":
                     stats.stale_timestamps += 1

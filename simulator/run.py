@@ -43,7 +43,7 @@ from .events import EventConfig, EventSource
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import phase_duration, phase_events, plan
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
-from .scenario import Phase, Scenario, Threshold
+from .scenario import App, Phase, Scenario, Threshold
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
 from .workflow import WorkflowSource
@@ -501,28 +501,60 @@ def check_thresholds(thresholds: Sequence[Threshold], result: RunResult) -> list
     return [Check(t, measured[t.metric]) for t in thresholds]
 
 
+def app_phases(scenario: Scenario, app: App) -> tuple[Phase, ...]:
+    """
+    The scenario's phases scaled to ``app``'s share of the traffic (its weight
+    over all apps' weights): events, rates and bursts alike.
+    """
+    apps = scenario.apps or (scenario.app,)
+    share = app.weight / sum(a.weight for a in apps)
+    if share == 1.0:
+        return scenario.phases
+
+    def scaled(n: float | None) -> float | None:
+        return None if n is None else n * share
+
+    def counted(n: int | None) -> int | None:
+        return None if n is None else max(1, round(n * share))
+
+    return tuple(
+        replace(
+            p,
+            events=counted(p.events),
+            rate=scaled(p.rate),
+            rate_to=scaled(p.rate_to),
+            burst_events=counted(p.burst_events),
+        )
+        for p in scenario.phases
+    )
+
+
 def scenario_options(
     scenario: Scenario,
     target: str,
     secret: ClientSecret,
     overrides: Mapping[str, object] | None = None,
+    app_index: int = 0,
 ) -> SendOptions:
     """
-    The :class:`SendOptions` a scenario describes, for ``target``.
+    The :class:`SendOptions` a scenario describes for one of its apps.
     """
     types = scenario.types or tuple(scenario.mix)
+    apps = scenario.apps or (scenario.app,)
+    app = apps[app_index]
+    seed = None if scenario.seed is None else scenario.seed + app_index
     settings: dict[str, object] = {
         "target_url": target,
         "secret": secret,
-        "events": sum(phase_events(p) for p in scenario.phases),
+        "events": sum(phase_events(p) for p in app_phases(scenario, app)),
         "types": types,
         "fmt": scenario.format,
         "object_types": scenario.object_types,
         "portals": scenario.portals,
-        "app_id": scenario.app.app_id,
-        "seed": scenario.seed,
+        "app_id": app.app_id,
+        "seed": seed,
         "batch_size": scenario.batch_size,
-        "max_concurrent": scenario.app.max_concurrent_requests,
+        "max_concurrent": app.max_concurrent_requests,
         "timeout": scenario.timeout_s,
         "retry_profile": scenario.retry_profile,
         "max_attempts": scenario.max_attempts,
@@ -598,4 +630,26 @@ async def replay(
         app_id=0,
         portal_ids=(),
         target_url=target_url,
+    )
+
+
+def merge_runs(
+    runs: Sequence[SendRun], results: Sequence[RunResult], elapsed_s: float
+) -> RunResult:
+    """
+    Several apps' runs (at the same time, to one target) as one result.
+    """
+    if len(results) == 1:
+        return results[0]
+    stats, ledger = Stats(), Ledger()
+    for run in runs:
+        stats.merge(run.stats)
+        ledger.merge(run.ledger)
+    return RunResult(
+        summary=stats.summary(elapsed_s),
+        ledger=ledger,
+        interrupted=any(r.interrupted for r in results),
+        app_id=results[0].app_id,
+        portal_ids=tuple(p for r in results for p in r.portal_ids),
+        target_url=results[0].target_url,
     )

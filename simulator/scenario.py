@@ -119,6 +119,8 @@ class App:
     secret: str | None = None
     app_id: int | None = None
     max_concurrent_requests: int = 10
+    name: str = ""
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,8 @@ class Scenario:
     target: str | None = None
     public_url: str | None = None
     app: App = field(default_factory=App)
+    #: Every app (the first is ``app``); each gets its share of every phase.
+    apps: tuple[App, ...] = ()
     format: catalog.Format = "classic"
     types: tuple[str, ...] = ()
     mix: Mapping[str, float] = field(default_factory=dict)
@@ -254,7 +258,7 @@ _TOP_KEYS: Final = {
     "seed", "retry_profile", "time_scale", "max_attempts", "timeout_s", "phases",
     "thresholds", "receiver",
 }  # fmt: skip
-_APP_KEYS: Final = {"secret", "app_id", "max_concurrent_requests"}
+_APP_KEYS: Final = {"secret", "app_id", "max_concurrent_requests", "name", "weight"}
 _PHASE_KEYS: Final = {
     "name", "events", "duration_s", "rate", "rate_to", "burst_events", "burst_every_s",
     "receiver_down",
@@ -359,7 +363,8 @@ class _Checker:
         g = self.get
         name = g(data, "name", "", str) or Path(self.file).stem
         phases = self.phases(data)
-        app = self.app(data)
+        apps = self.apps(data)
+        app = apps[0]
         fmt: catalog.Format = (
             "generic"
             if g(data, "format", "", str, _one_of("classic", "generic")) == "generic"
@@ -380,6 +385,7 @@ class _Checker:
             target=g(data, "target", "", str, _url),
             public_url=g(data, "public_url", "", str, _url),
             app=app,
+            apps=apps,
             format=fmt,
             types=types,
             mix=mix,
@@ -419,19 +425,22 @@ class _Checker:
 
         return check
 
-    def app(self, data: dict[str, Any]) -> App:
-        raw: Any = data.get("app")
-        prefix = "app."
-        if "apps" in data:
-            apps = data["apps"]
-            if not isinstance(apps, list) or not apps:
-                self.fail("apps", "must be a list of [[apps]] tables")
-                return App()
-            if len(apps) > 1:
-                self.fail(
-                    "apps[1]", "several apps in one scenario are not supported yet"
-                )
-            raw, prefix = apps[0], "apps[0]."
+    def apps(self, data: dict[str, Any]) -> tuple[App, ...]:
+        if "apps" in data and "app" in data:
+            self.fail("apps", "give [app] or [[apps]], not both")
+        if "apps" not in data:
+            return (self.one_app(data.get("app"), "app.", 0),)
+        raw = data["apps"]
+        if not isinstance(raw, list) or not raw:
+            self.fail("apps", "must be a list of [[apps]] tables")
+            return (App(),)
+        apps = tuple(self.one_app(a, f"apps[{i}].", i) for i, a in enumerate(raw))
+        ids = [a.app_id for a in apps if a.app_id is not None]
+        if len(ids) != len(set(ids)):
+            self.fail("apps", "two apps have the same app_id")
+        return apps
+
+    def one_app(self, raw: Any, prefix: str, index: int) -> App:
         if raw is None:
             return App()
         if not isinstance(raw, dict):
@@ -444,6 +453,8 @@ class _Checker:
             secret=g(raw, "secret", prefix, str),
             app_id=g(raw, "app_id", prefix, int, _positive),
             max_concurrent_requests=concurrency or 10,
+            name=g(raw, "name", prefix, str) or f"app {index + 1}",
+            weight=float(g(raw, "weight", prefix, (int, float), _positive) or 1.0),
         )
 
     def mix(self, data: dict[str, Any]) -> dict[str, float]:

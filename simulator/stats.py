@@ -137,6 +137,23 @@ class Stats:
         if self.last_end is None or end > self.last_end:
             self.last_end = end
 
+    def merge(self, other: Stats) -> None:
+        """
+        Add another run's figures (several apps measured as one run).
+        """
+        self.latency.merge(other.latency)
+        self.requests += other.requests
+        self.ok_requests += other.ok_requests
+        self.events_sent += other.events_sent
+        self.bytes_out += other.bytes_out
+        self.outcomes.update(other.outcomes)
+        self.by_attempt.update(other.by_attempt)
+        self.max_event_age_s = max(self.max_event_age_s, other.max_event_age_s)
+        starts = [t for t in (self.first_start, other.first_start) if t is not None]
+        ends = [t for t in (self.last_end, other.last_end) if t is not None]
+        self.first_start = min(starts) if starts else None
+        self.last_end = max(ends) if ends else None
+
     def summary(self, duration_s: float | None = None) -> Summary:
         """
         The figures so far. ``duration_s`` defaults to first send to last answer.

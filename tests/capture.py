@@ -46,6 +46,8 @@ class CaptureServer:
     requests: list[Captured] = field(default_factory=list)
     in_flight: int = 0
     peak_in_flight: int = 0
+    in_flight_by_app: dict[int, int] = field(default_factory=dict)
+    peak_by_app: dict[int, int] = field(default_factory=dict)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -65,6 +67,13 @@ class CaptureServer:
                     loop.time(),
                 )
                 self.requests.append(cap)
+                try:
+                    app = int(json.loads(body)[0]["appId"])
+                except (ValueError, LookupError, TypeError):
+                    app = 0
+                now = self.in_flight_by_app.get(app, 0) + 1
+                self.in_flight_by_app[app] = now
+                self.peak_by_app[app] = max(self.peak_by_app.get(app, 0), now)
                 if self.hang(cap):
                     await asyncio.sleep(3600)
                 if self.hold_s:
@@ -74,6 +83,8 @@ class CaptureServer:
                 return web.Response(status=status, headers=headers)
             finally:
                 self.in_flight -= 1
+                if "app" in locals():
+                    self.in_flight_by_app[app] -= 1
 
         app.router.add_route("*", "/{tail:.*}", handle)
         return app

@@ -157,6 +157,42 @@ class TestMalformed:
         assert "Traceback" not in result.output
 
 
+class TestMultiApp:
+    async def test_each_app_keeps_its_own_limit(self, capture_factory, tmp_path):
+        """Two apps to one endpoint: 10 and 6 in flight at most, 2:1 of the events."""
+
+        import asyncio
+
+        path = next(p for p in SHIPPED if p.stem == "multi-app")
+        async with capture_factory(hold_s=0.03) as (cap, url):
+            result = await asyncio.to_thread(
+                CliRunner().invoke,
+                cli,
+                ["run", str(path), "-q", "--target", url, "--secret", "s"],
+            )
+        assert ExitCode.OK == result.exit_code, result.output
+        assert {1111111: 10, 2222222: 6} == cap.peak_by_app
+        per_app = Counter()
+        for r in cap.requests:
+            for e in r.events:
+                per_app[e["appId"]] += 1
+        assert {1111111: 4000, 2222222: 2000} == dict(per_app)
+
+    def test_app_secrets_are_separate(self, tmp_path):
+        """Each app signs with its own secret; the built-in receiver knows both."""
+
+        text = '[[apps]]\nsecret = "one"\n[[apps]]\nsecret = "two"\n' + MINIMAL
+        result = CliRunner().invoke(cli, ["run", str(_write(tmp_path, text)), "-q"])
+        assert ExitCode.OK == result.exit_code, result.output
+
+    def test_duplicate_app_ids(self, tmp_path):
+        """Two apps with one app_id are a precise error."""
+
+        text = "[[apps]]\napp_id = 5\n[[apps]]\napp_id = 5\n" + MINIMAL
+        with pytest.raises(ScenarioError, match="same app_id"):
+            load_scenario(_write(tmp_path, text))
+
+
 class TestOutage:
     def test_receiver_down_needs_builtin_receiver(self, tmp_path):
         """receiver_down with an external target is a one-line input error."""
