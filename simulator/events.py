@@ -90,6 +90,8 @@ class EventConfig:
     distinct: int | None = None
     #: (type, family or glob, weight): overrides the realistic default mix.
     weights: tuple[tuple[str, float], ...] = ()
+    #: (family or objectTypeId, property names): which properties change.
+    properties: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.portals < 1 or self.portals > 1024:
@@ -693,6 +695,7 @@ class EventSource:
             if conv
             else catalog.properties_for(kind.crm_type_id)
         )
+        specs = self._chosen_properties(kind, specs)
         rows = self._property_rows(stype, otid, specs)
         rng = self._rng
         sources = ('"CONVERSATIONS"',) if conv else self._source_pool
@@ -726,6 +729,19 @@ class EventSource:
             meta.append(m)
 
         return emit_property
+
+    def _chosen_properties(
+        self, kind: _Kind, specs: tuple[PropertySpec, ...]
+    ) -> tuple[PropertySpec, ...]:
+        """
+        The scenario's property choice for this object, if it made one. A name
+        the catalog does not know (a custom property) gets text values.
+        """
+        for key, names in self.config.properties:
+            if key in (kind.family, kind.crm_type_id):
+                known = {s.name: s for s in specs}
+                return tuple(known.get(n) or PropertySpec(n, "sentence") for n in names)
+        return specs
 
     def _property_rows(
         self, stype: str, otid: str, specs: tuple[PropertySpec, ...]

@@ -548,9 +548,9 @@ def scenario_options(
         "secret": secret,
         "events": sum(phase_events(p) for p in app_phases(scenario, app)),
         "types": types,
-        "fmt": scenario.format,
+        "fmt": app.format or scenario.format,
         "object_types": scenario.object_types,
-        "portals": scenario.portals,
+        "portals": app.portals or scenario.portals,
         "app_id": app.app_id,
         "seed": seed,
         "batch_size": scenario.batch_size,
@@ -565,10 +565,12 @@ def scenario_options(
         **(overrides or {}),
     }
     options = make_send_options(**settings)  # type: ignore[arg-type]
+    source = options.source
     if scenario.mix:
-        source = replace(options.source, weights=tuple(scenario.mix.items()))
-        options = replace(options, source=source)
-    return options
+        source = replace(source, weights=tuple(scenario.mix.items()))
+    if scenario.properties:
+        source = replace(source, properties=tuple(scenario.properties.items()))
+    return replace(options, source=source)
 
 
 # ---------------------------------------------------------------------------

@@ -121,6 +121,8 @@ class App:
     max_concurrent_requests: int = 10
     name: str = ""
     weight: float = 1.0
+    format: catalog.Format | None = None
+    portals: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,8 @@ class Scenario:
     format: catalog.Format = "classic"
     types: tuple[str, ...] = ()
     mix: Mapping[str, float] = field(default_factory=dict)
+    #: family or objectTypeId -> the properties its propertyChange events name
+    properties: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     object_types: tuple[str, ...] = ()
     portals: int = 1
     batch_size: int = catalog.MAX_BATCH_SIZE
@@ -256,9 +260,12 @@ _TOP_KEYS: Final = {
     "name", "description", "target", "public_url", "app", "apps", "format", "types",
     "mix", "object_types", "portals", "batch_size", "escape_unicode", "distinct",
     "seed", "retry_profile", "time_scale", "max_attempts", "timeout_s", "phases",
-    "thresholds", "receiver",
+    "thresholds", "receiver", "properties",
 }  # fmt: skip
-_APP_KEYS: Final = {"secret", "app_id", "max_concurrent_requests", "name", "weight"}
+_APP_KEYS: Final = {
+    "secret", "app_id", "max_concurrent_requests", "name", "weight", "format",
+    "portals",
+}  # fmt: skip
 _PHASE_KEYS: Final = {
     "name", "events", "duration_s", "rate", "rate_to", "burst_events", "burst_every_s",
     "receiver_down",
@@ -389,6 +396,7 @@ class _Checker:
             format=fmt,
             types=types,
             mix=mix,
+            properties=self.properties(data),
             object_types=object_types,
             portals=g(data, "portals", "", int, _between(1, 1024)) or 1,
             batch_size=g(data, "batch_size", "", int, _between(1, 100)) or 100,
@@ -455,6 +463,8 @@ class _Checker:
             max_concurrent_requests=concurrency or 10,
             name=g(raw, "name", prefix, str) or f"app {index + 1}",
             weight=float(g(raw, "weight", prefix, (int, float), _positive) or 1.0),
+            format=g(raw, "format", prefix, str, _one_of("classic", "generic")),
+            portals=g(raw, "portals", prefix, int, _between(1, 1024)),
         )
 
     def mix(self, data: dict[str, Any]) -> dict[str, float]:
@@ -478,6 +488,30 @@ class _Checker:
                 self.fail(f"mix.{key}", str(exc))
                 continue
             out[key] = float(weight)
+        return out
+
+    def properties(self, data: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+        raw = data.get("properties")
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            self.fail("properties", 'must be a table like deal = ["dealstage"]')
+            return {}
+        out: dict[str, tuple[str, ...]] = {}
+        families = {*catalog.FAMILY_OBJECT_TYPE_ID, "conversation"}
+        for key, names in raw.items():
+            known = key in families or key in catalog.OBJECT_TYPE_BY_ID
+            if not known and not catalog.is_custom_object_type(key):
+                self.fail(f"properties.{key}", "not a family or objectTypeId")
+                continue
+            if not (
+                isinstance(names, list)
+                and names
+                and all(isinstance(n, str) and n for n in names)
+            ):
+                self.fail(f"properties.{key}", "must be a list of property names")
+                continue
+            out[key] = tuple(names)
         return out
 
     def phases(self, data: dict[str, Any]) -> tuple[Phase, ...]:

@@ -291,3 +291,30 @@ class TestThreshold:
         """Each comparison operator behaves as written."""
 
         assert ok == Threshold("p99_ms", op, 5.0).holds(measured)
+
+
+class TestProperties:
+    def test_property_choice(self, tmp_path):
+        """[properties] limits which properties change, custom names included."""
+
+        from simulator.events import EventSource
+        from simulator.run import scenario_options
+        from simulator.signing import ClientSecret
+
+        text = (
+            'types = ["deal.propertyChange"]\n'
+            '[properties]\ndeal = ["dealstage", "my_custom_field"]\n' + MINIMAL
+        )
+        scenario = load_scenario(_write(tmp_path, text))
+        options = scenario_options(scenario, "http://127.0.0.1:1/x", ClientSecret("k"))
+        names = {
+            e.to_dict()["propertyName"] for e in EventSource(options.source).take(500)
+        }
+        assert {"dealstage", "my_custom_field"} == names
+
+    def test_per_app_format(self, tmp_path):
+        """An app may use the generic format while another stays classic."""
+
+        text = '[[apps]]\nformat = "generic"\n[[apps]]\nformat = "classic"\n' + MINIMAL
+        result = CliRunner().invoke(cli, ["run", str(_write(tmp_path, text)), "-q"])
+        assert ExitCode.OK == result.exit_code, result.output
