@@ -145,6 +145,24 @@ secret_option = click.option(
 )
 
 
+# What a run writes, for send and run alike.
+report_option = click.option(
+    "--report", "report_path", metavar="FILE.json", help="Write the run report as JSON."
+)
+ledger_option = click.option(
+    "--ledger",
+    "ledger_path",
+    metavar="FILE.jsonl",
+    help="Stream every attempt and every event's final outcome to this file.",
+)
+record_option = click.option(
+    "--record",
+    "record_path",
+    metavar="FILE.jsonl",
+    help="Record every request as sent (for hubsim replay).",
+)
+
+
 # ---------------------------------------------------------------------------
 # send
 # ---------------------------------------------------------------------------
@@ -249,21 +267,9 @@ secret_option = click.option(
     is_flag=True,
     help="Send non-ASCII as \\uXXXX escapes instead of raw UTF-8.",
 )
-@click.option(
-    "--report", "report_path", metavar="FILE.json", help="Write the run report as JSON."
-)
-@click.option(
-    "--ledger",
-    "ledger_path",
-    metavar="FILE.jsonl",
-    help="Stream every attempt and every event's final outcome to this file.",
-)
-@click.option(
-    "--record",
-    "record_path",
-    metavar="FILE.jsonl",
-    help="Record every request as sent (for hubsim replay).",
-)
+@report_option
+@ledger_option
+@record_option
 @click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
 )
@@ -784,18 +790,9 @@ def main() -> None:
     metavar="KEY.PATH=VALUE",
     help="Override a scenario key, e.g. --set phases[0].rate=500 (repeatable).",
 )
-@click.option(
-    "--report", "report_path", metavar="FILE.json", help="Write the run report."
-)
-@click.option(
-    "--ledger", "ledger_path", metavar="FILE.jsonl", help="Stream the ledger."
-)
-@click.option(
-    "--record",
-    "record_path",
-    metavar="FILE.jsonl",
-    help="Record every request as sent.",
-)
+@report_option
+@ledger_option
+@record_option
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
 def run_command(
     scenario_path: str,
