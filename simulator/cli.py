@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import json
 import os
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import __version__, catalog, report, retry
+from . import __version__, catalog, contract, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
@@ -45,9 +46,11 @@ from .run import (
     SendOptions,
     SendRun,
     app_phases,
+    check_target_url,
     check_thresholds,
     make_send_options,
     merge_runs,
+    preflight,
     replay,
     scenario_options,
 )
@@ -1019,3 +1022,115 @@ def replay_command(
     console.print(report.render(result))
     if not result.all_delivered:
         sys.exit(ExitCode.NOT_DELIVERED)
+
+
+# ---------------------------------------------------------------------------
+# contract
+# ---------------------------------------------------------------------------
+@cli.command("contract")
+@click.argument("url")
+@secret_option
+@click.option("--only", multiple=True, metavar="IDS", help="Run only these checks.")
+@click.option("--skip", multiple=True, metavar="IDS", help="Skip these checks.")
+@click.option("--public-url", metavar="URL", help="Sign as if HubSpot called this URL.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["classic", "generic"]),
+    default="classic",
+    show_default=True,
+    help="Payload format for accepts-every-type and the rest.",
+)
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--reject-status",
+    metavar="CODES",
+    help="Demand these statuses for rejections, e.g. 401,403 (default: any 4xx).",
+)
+@click.option("--junit", "junit_path", metavar="FILE.xml", help="Write JUnit XML.")
+@click.option(
+    "--json", "json_path", metavar="FILE.json", help="Write the results as JSON."
+)
+@click.option(
+    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
+)
+@click.option("--list", "list_checks", is_flag=True, help="List the checks and exit.")
+def contract_command(
+    url: str,
+    secret: str | None,
+    only: tuple[str, ...],
+    skip: tuple[str, ...],
+    public_url: str | None,
+    fmt: str,
+    timeout: float,
+    reject_status: str | None,
+    junit_path: str | None,
+    json_path: str | None,
+    allow_remote: bool,
+    list_checks: bool,
+) -> None:
+    """
+    Check a running receiver against HubSpot's contract; exit 0 when every
+    required check passes.
+
+    \b
+    Example (in CI, after starting your receiver):
+      hubsim contract http://127.0.0.1:3000/webhooks --junit contract.xml
+    """
+    console = Console(highlight=False)
+    if list_checks:
+        for check_id, statement in contract.statements().items():
+            console.print(f"[bold]{check_id:<24}[/] {statement}", markup=True)
+        return
+    check_target_url(url, allow_remote)
+    try:
+        codes = (
+            frozenset(int(c) for c in _csv([reject_status])) if reject_status else None
+        )
+    except ValueError:
+        raise UsageError(
+            f"--reject-status takes codes like 401,403, not {reject_status}"
+        ) from None
+    if timeout <= 0:
+        raise UsageError("--timeout must be more than 0 seconds")
+    options = contract.ContractOptions(
+        url=url,
+        secret=_secret(secret),
+        public_url=public_url,
+        format="generic" if fmt == "generic" else "classic",
+        timeout_s=timeout,
+        reject_statuses=codes or frozenset(),
+        only=_csv(only),
+        skip=_csv(skip),
+    )
+
+    async def go() -> list[contract.CheckResult]:
+        await preflight(url)
+        return await contract.run_contract(options)
+
+    results = asyncio.run(go())
+    table = Table("check", "", "what it saw", "verdict")
+    for r in results:
+        mark = (
+            "[blue]ℹ[/]"
+            if r.passed is None
+            else "[green]✔[/]"
+            if r.passed
+            else "[red]✘[/]"
+        )
+        table.add_row(r.id, mark, r.saw, r.message)
+    console.print(table)
+    if junit_path:
+        Path(junit_path).write_text(contract.junit_xml(results, url), encoding="utf-8")
+    if json_path:
+        doc = contract.to_json(results, url)
+        Path(json_path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    failed = [r for r in results if r.required and not r.passed]
+    if failed:
+        console.print(
+            f"[bold red]✘ {len(failed)} of {len(results)} checks failed[/]: "
+            + ", ".join(r.id for r in failed),
+            markup=True,
+        )
+        sys.exit(ExitCode.NOT_DELIVERED)
+    console.print(f"[bold green]✔ all {len(results)} checks passed[/]", markup=True)

@@ -374,3 +374,54 @@ class TestProfiles:
         )
         assert ExitCode.BAD_INPUT == result.exit_code
         assert "workflow profile" in result.output
+
+
+class TestContractCommand:
+    def test_passes_against_builtin_receiver(self, runner, threaded_receiver, tmp_path):
+        """contract: exit 0, a JUnit file and a JSON file against hubsim's receiver."""
+
+        junit, report = tmp_path / "c.xml", tmp_path / "c.json"
+        result = runner.invoke(cli, [
+            "contract", threaded_receiver.url, "--secret", SECRET,
+            "--junit", str(junit), "--json", str(report),
+        ])  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        assert "all 14 checks passed" in result.output
+        assert json.loads(report.read_text())["passed"]
+        assert junit.read_text().startswith("<?xml")
+        assert SECRET not in junit.read_text() + report.read_text()
+
+    def test_wrong_secret_fails(self, runner, threaded_receiver):
+        """With the wrong secret every accepts-* check fails: exit 1."""
+
+        result = runner.invoke(cli, [
+            "contract", threaded_receiver.url, "--secret", "nope",
+            "--only", "accepts-valid,rejects-unsigned",
+        ])  # fmt: skip
+        assert ExitCode.NOT_DELIVERED == result.exit_code
+        assert "accepts-valid" in result.output
+
+    def test_unknown_check_is_one_line(self, runner, threaded_receiver):
+        """An unknown check id is a one-line input error listing the ids."""
+
+        result = runner.invoke(
+            cli,
+            [
+                "contract",
+                threaded_receiver.url,
+                "-s",
+                "x",
+                "--only",
+                "accepts-everything",
+            ],
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert 1 == len(_lines(result.output))
+        assert "accepts-valid" in result.output
+
+    def test_list(self, runner):
+        """--list names every check with its statement."""
+
+        out = runner.invoke(cli, ["contract", "http://127.0.0.1:1/", "--list"]).output
+        assert "rejects-replay" in out
+        assert "signature-versions" in out
