@@ -1,0 +1,258 @@
+"""
+hubsim as a pytest plugin: HubSpot-exact webhook requests inside your tests.
+
+Define ``hubspot_target`` (a URL, an aiohttp ``web.Application`` or an ASGI
+app) and, to match your receiver, ``hubspot_secret``; then::
+
+    async def test_contact_creation(hubspot_sender):
+        [answer] = await hubspot_sender.send(types=["contact.creation"], count=5)
+        assert answer.status == 200
+
+    @pytest.mark.parametrize("check_id", contract_check_ids())
+    async def test_contract(hubspot_contract, check_id):
+        result = await hubspot_contract(check_id)
+        assert result.passed, result.message
+
+Apps are served on 127.0.0.1 for the test and stopped after it. The fixtures
+are async, so pytest-asyncio must be installed (``pip install 'hubsim[pytest]'``).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from .batching import Batch
+from .contract import CHECK_IDS, CheckResult, ContractOptions, run_contract
+from .events import EventConfig, EventSource, WebhookEvent
+from .signing import ClientSecret, Signer
+
+try:
+    import pytest_asyncio
+
+    HAVE_ASYNCIO = True
+except ImportError:  # pragma: no cover - the plugin then offers only sync fixtures
+    HAVE_ASYNCIO = False
+
+
+def contract_check_ids() -> tuple[str, ...]:
+    """The contract check ids, to parametrize a test with."""
+    return CHECK_IDS
+
+
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """One request the sender made and what came back."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    response: bytes
+    latency_s: float
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The events that were sent."""
+        import json
+
+        data: list[dict[str, Any]] = json.loads(self.body)
+        return data
+
+
+class HubSpotSender:
+    """
+    Sends HubSpot-exact, signed batches to the target under test.
+    """
+
+    def __init__(
+        self, url: str, secret: ClientSecret, format: str = "classic", seed: int = 1
+    ) -> None:
+        self.url = url
+        self.secret = secret
+        self.format = "generic" if format == "generic" else "classic"
+        self._seed = seed
+        self._signer = Signer(secret, url)
+
+    def events(
+        self, types: Sequence[str] = ("contact",), count: int = 1
+    ) -> list[WebhookEvent]:
+        """Realistic events, as the sender would send them."""
+        self._seed += 1
+        source = EventSource(
+            EventConfig(
+                types=tuple(types),
+                format=self.format,  # type: ignore[arg-type]
+                seed=self._seed,
+                start_ms=int(time.time() * 1000),
+            )
+        )
+        return source.take(count)
+
+    async def send(
+        self,
+        types: Sequence[str] = ("contact",),
+        count: int = 1,
+        attempt_number: int = 0,
+        events: Sequence[WebhookEvent] | None = None,
+    ) -> list[SentRequest]:
+        """
+        Send ``count`` events of ``types`` (or ``events``) in batches of at most
+        100, one portal each, signed v1 + v3 with a fresh timestamp.
+        """
+        chosen = list(events) if events is not None else self.events(types, count)
+        out: list[SentRequest] = []
+        async with aiohttp.ClientSession() as session:
+            for start in range(0, len(chosen), 100):
+                batch = Batch.of(1, 0, tuple(chosen[start : start + 100]))
+                body = batch.body(attempt_number)
+                headers = self._signer.headers(body, int(time.time() * 1000))
+                t0 = time.perf_counter()
+                async with session.post(self.url, data=body, headers=headers) as resp:
+                    answer = await resp.read()
+                    out.append(
+                        SentRequest(
+                            resp.status, body, headers, answer, time.perf_counter() - t0
+                        )
+                    )
+        return out
+
+
+def asgi_app(app: Callable[..., Awaitable[None]]) -> web.Application:
+    """
+    An aiohttp application that hands every request to an ASGI ``app`` (a
+    Starlette or FastAPI app, or any ASGI callable), so it can be served on
+    loopback without an ASGI server dependency.
+    """
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        sent = False
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": request.scheme,
+            "path": request.path,
+            "raw_path": request.raw_path.split("?")[0].encode(),
+            "query_string": request.query_string.encode(),
+            "root_path": "",
+            "headers": [
+                (k.lower().encode(), v.encode()) for k, v in request.headers.items()
+            ],
+            "server": (request.host.split(":")[0], request.url.port or 80),
+            "client": ("127.0.0.1", 0),
+        }
+        response: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                response["body"] += message.get("body", b"")
+
+        await app(scope, receive, send)
+        headers = {k.decode(): v.decode() for k, v in response["headers"]}
+        headers.pop("content-length", None)
+        return web.Response(
+            status=response["status"], body=response["body"], headers=headers
+        )
+
+    wrapper = web.Application()
+    wrapper.router.add_route("*", "/{tail:.*}", handle)
+    return wrapper
+
+
+@pytest.fixture
+def hubspot_secret() -> str:
+    """The client secret requests are signed with; override to match your app."""
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def hubspot_target() -> Any:
+    """What to send to: override with a URL, an aiohttp app or an ASGI app."""
+    raise pytest.UsageError(
+        "hubsim: define a `hubspot_target` fixture returning your receiver's URL, "
+        "aiohttp web.Application or ASGI app"
+    )
+
+
+@pytest.fixture
+def hubspot_path() -> str:
+    """The path your webhook handler listens on, for app targets."""
+    return "/webhooks/hubspot"
+
+
+if HAVE_ASYNCIO:
+
+    @pytest_asyncio.fixture
+    async def hubspot_url(hubspot_target: Any, hubspot_path: str) -> AsyncIterator[str]:
+        """The URL under test: the target itself, or the app served on loopback."""
+        if isinstance(hubspot_target, str):
+            yield hubspot_target
+            return
+        app = hubspot_target
+        if not isinstance(app, web.Application):
+            app = asgi_app(app)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        try:
+            yield str(server.make_url(hubspot_path))
+        finally:
+            await server.close()
+
+    @pytest_asyncio.fixture
+    async def hubspot_sender(hubspot_url: str, hubspot_secret: str) -> HubSpotSender:
+        """Sends HubSpot-exact batches: ``await hubspot_sender.send(...)``."""
+        return HubSpotSender(hubspot_url, ClientSecret(hubspot_secret))
+
+    @pytest.fixture
+    def hubspot_events() -> Callable[..., list[WebhookEvent]]:
+        """Event factory: ``hubspot_events(["deal.creation"], 10)``."""
+
+        def make(
+            types: Sequence[str] = ("contact",), count: int = 1, seed: int = 1
+        ) -> list[WebhookEvent]:
+            source = EventSource(
+                EventConfig(
+                    types=tuple(types), seed=seed, start_ms=int(time.time() * 1000)
+                )
+            )
+            return source.take(count)
+
+        return make
+
+    @pytest_asyncio.fixture
+    async def hubspot_contract(
+        hubspot_url: str, hubspot_secret: str
+    ) -> Callable[..., Awaitable[CheckResult]]:
+        """Run one contract check: ``await hubspot_contract("rejects-replay")``."""
+
+        async def run(check_id: str, **options: Any) -> CheckResult:
+            opts = ContractOptions(
+                hubspot_url, ClientSecret(hubspot_secret), only=(check_id,), **options
+            )
+            [result] = await run_contract(opts)
+            return result
+
+        return run
+
+
+__all__ = ["HubSpotSender", "SentRequest", "asgi_app", "contract_check_ids"]
