@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -165,3 +166,17 @@ class TestContract:
         assert failures[0].get("name") == "rejects-replay"
         assert failures[0].find("failure").get("message")
         assert all(c.get("classname") and c.get("time") for c in cases)
+
+    async def test_junit_xml_validates_against_schema(self):
+        """The JUnit XML validates against the common JUnit layout (tests/data)."""
+
+        import xmlschema
+
+        schema = xmlschema.XMLSchema(
+            str(Path(__file__).parents[1] / "data" / "junit.xsd")
+        )
+        for handler in (verifies_nothing, checks_v1_only):
+            async with serve_app(_app(handler)) as server:
+                url = str(server.make_url("/h"))
+                results = await run_contract(ContractOptions(url, ClientSecret(SECRET)))
+            schema.validate(junit_xml(results, url))
