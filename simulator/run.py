@@ -236,12 +236,13 @@ class _PacedStream:
             self._phase = item.phase
             length = phase_duration(self._phases[item.phase])
             self._next_base = None if length is None else self._base + length
-        if item.at is not None:
-            due = self._base + item.at
-            while not run._stopped and (wait := due - clock.monotonic()) > 0:
-                await clock.sleep(min(wait, 0.25))
-            if run._stopped:
-                raise StopAsyncIteration
+        # Unpaced batches are due at their phase's start: an unpaced phase after
+        # a paced one must not begin before the paced one was planned to end.
+        due = self._base + (item.at or 0.0)
+        while not run._stopped and (wait := due - clock.monotonic()) > 0:
+            await clock.sleep(min(wait, 0.25))
+        if run._stopped:
+            raise StopAsyncIteration
         if item.phase > self._announced:
             # Announced when the phase's first batch is due, not when it is
             # planned: e.g. the built-in receiver goes down for an outage now.

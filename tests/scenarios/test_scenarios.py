@@ -318,3 +318,25 @@ class TestProperties:
         text = '[[apps]]\nformat = "generic"\n[[apps]]\nformat = "classic"\n' + MINIMAL
         result = CliRunner().invoke(cli, ["run", str(_write(tmp_path, text)), "-q"])
         assert ExitCode.OK == result.exit_code, result.output
+
+
+class TestPhaseOrder:
+    def test_unpaced_phase_waits_for_paced_one(self, tmp_path):
+        """An unpaced phase after a 1 s paced phase starts only after that second."""
+
+        path = _write(
+            tmp_path,
+            "seed = 2\n[[phases]]\nduration_s = 1\nrate = 100\n"
+            "[[phases]]\nevents = 500\n",
+        )
+        ledger = tmp_path / "l.jsonl"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--ledger", str(ledger)]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        attempts = [json.loads(x) for x in ledger.read_text().splitlines()]
+        attempts = [a for a in attempts if a["type"] == "attempt"]
+        start = min(a["startedAt"] for a in attempts)
+        big = [a for a in attempts if a["events"] == 100]
+        assert big
+        assert min(a["startedAt"] for a in big) - start >= 900
