@@ -33,6 +33,9 @@ class Batch:
     event_ids: tuple[int, ...]
     occurred_at: tuple[int, ...]
     meta: tuple[Meta, ...]
+    #: Events per subscription family when the source knew them already
+    #: (recycled blocks); empty otherwise, and stats count them from meta.
+    families: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def from_block(cls, seq: int, app_id: int, block: RenderedBlock) -> Batch:
@@ -47,6 +50,7 @@ class Batch:
             block.event_ids,
             block.occurred_at,
             block.meta,
+            block.families,
         )
 
     @classmethod
@@ -88,13 +92,6 @@ class Batch:
             self.portal_id, body, self.event_ids, self.occurred_at, self.meta
         )
         return block.events()
-
-    @property
-    def oldest_occurred_at(self) -> int:
-        """
-        The earliest ``occurredAt`` in the batch (epoch ms).
-        """
-        return min(self.occurred_at)
 
 
 class Batcher:

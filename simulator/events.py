@@ -17,6 +17,7 @@ import functools
 import itertools
 import json
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, NamedTuple
@@ -363,6 +364,15 @@ Emitter = Callable[[list[bytes], list[tuple[Any, ...]], list[Meta], int], None]
 _PORTAL_SLOT_B: Final = _PORTAL_SLOT.encode()
 
 
+def count_families(meta: Sequence[Meta]) -> tuple[tuple[str, int], ...]:
+    """Events per family ("contact", "object" …) in a block's meta."""
+    families: dict[str, int] = {}
+    for (stype, _), n in Counter(meta).items():
+        family = stype.partition(".")[0]
+        families[family] = families.get(family, 0) + n
+    return tuple(families.items())
+
+
 def _encode_all(texts: Iterable[str]) -> tuple[bytes, ...]:
     """Templates as UTF-8: blocks are rendered and sent as bytes, never re-encoded."""
     return tuple(t.encode() for t in texts)
@@ -387,6 +397,8 @@ class RenderedBlock:
     meta: tuple[Meta, ...]
     #: False for a body that is one object (a workflow record), not an array.
     array: bool = True
+    #: Events per subscription family, when already known (recycled blocks).
+    families: tuple[tuple[str, int], ...] = ()
 
     def __len__(self) -> int:
         return len(self.event_ids)
@@ -524,7 +536,9 @@ class EventSource:
             itertools.chain.from_iterable(zip(ids, times, strict=True))
         )
         self._position += len(ids)
-        return RenderedBlock(entry.portal_id, body, ids, times, entry.meta)
+        return RenderedBlock(
+            entry.portal_id, body, ids, times, entry.meta, families=entry.families
+        )
 
     def _render_fresh(self, count: int) -> RenderedBlock:
         bits = self._bits
@@ -1002,6 +1016,7 @@ class _Recyclable:
     times: tuple[int, ...]
     meta: tuple[Meta, ...]
     base_ms: int
+    families: tuple[tuple[str, int], ...]
 
     @classmethod
     def of(cls, block: RenderedBlock, base_ms: int) -> _Recyclable:
@@ -1020,7 +1035,12 @@ class _Recyclable:
                 + tail.replace(b"%", b"%%")
             )
         return cls(
-            b"".join(parts), block.portal_id, block.occurred_at, block.meta, base_ms
+            b"".join(parts),
+            block.portal_id,
+            block.occurred_at,
+            block.meta,
+            base_ms,
+            count_families(block.meta),
         )
 
 

@@ -12,8 +12,10 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .delivery import Attempt
+from .events import count_families
 
 
 def bucket_us(latency_s: float) -> int:
@@ -39,7 +41,10 @@ class LatencyHistogram:
 
     def add(self, latency_s: float) -> None:
         """Record one latency."""
-        b = bucket_us(latency_s)
+        self.add_bucket(bucket_us(latency_s))
+
+    def add_bucket(self, b: int) -> None:
+        """Record one latency already bucketed by :func:`bucket_us`."""
         self.counts[b] += 1
         self.total += 1
         if b > self.max_us:
@@ -62,6 +67,43 @@ class LatencyHistogram:
         self.counts.update(other.counts)
         self.total += other.total
         self.max_us = max(self.max_us, other.max_us)
+
+    def to_json(self) -> dict[str, Any]:
+        """Bucket counts (microseconds, 3 significant digits), for reports."""
+        return {
+            "unit": "us",
+            "significant_digits": 3,
+            "counts": {str(b): n for b, n in sorted(self.counts.items())},
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> LatencyHistogram:
+        """The histogram :meth:`to_json` wrote (to merge saved runs)."""
+        h = cls()
+        for bucket, n in doc.get("counts", {}).items():
+            h.counts[int(bucket)] += int(n)
+        h.total = sum(h.counts.values())
+        h.max_us = max(h.counts, default=0)
+        return h
+
+
+@dataclass
+class SecondStats:
+    """
+    One wall-clock second of a run: what was sent, what failed, how fast.
+    """
+
+    requests: int = 0
+    events: int = 0
+    errors: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+
+    def merge(self, other: SecondStats) -> None:
+        """Add another run's same second."""
+        self.requests += other.requests
+        self.events += other.events
+        self.errors += other.errors
+        self.latency.merge(other.latency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,24 +156,58 @@ class Stats:
         self.outcomes: Counter[str] = Counter()
         self.by_attempt: Counter[int] = Counter()
         self.max_event_age_s = 0.0
+        #: occurredAt to 2xx of each delivered batch's oldest event.
+        self.event_age = LatencyHistogram()
+        #: Per wall-clock second (epoch), so runs from several processes align.
+        self.series: dict[int, SecondStats] = {}
+        #: Events sent per subscription family.
+        self.family_events: Counter[str] = Counter()
+        #: Latency by attemptNumber and by outcome (200, 503, timeout …).
+        self.latency_by_attempt: dict[int, LatencyHistogram] = {}
+        self.latency_by_outcome: dict[str, LatencyHistogram] = {}
         self.first_start: float | None = None
         self.last_end: float | None = None
 
     def add(self, attempt: Attempt) -> None:
-        """Record one attempt."""
+        """Record one attempt. Runs per request: keep it cheap."""
+        batch = attempt.batch
+        n = len(batch)
         self.requests += 1
-        self.events_sent += len(attempt.batch)
+        self.events_sent += n
         self.bytes_out += attempt.bytes_out
-        self.latency.add(attempt.latency_s)
-        self.outcomes[attempt.outcome] += 1
+        b = bucket_us(attempt.latency_s)
+        self.latency.add_bucket(b)
+        outcome = attempt.outcome
+        self.outcomes[outcome] += 1
         self.by_attempt[attempt.attempt_number] += 1
+        by = self.latency_by_outcome.get(outcome)
+        if by is None:
+            by = self.latency_by_outcome[outcome] = LatencyHistogram()
+        by.add_bucket(b)
+        ba = self.latency_by_attempt.get(attempt.attempt_number)
+        if ba is None:
+            ba = self.latency_by_attempt[attempt.attempt_number] = LatencyHistogram()
+        ba.add_bucket(b)
         end = attempt.started_at + attempt.latency_s
+        sec = int(attempt.started_at)
+        second = self.series.get(sec)
+        if second is None:
+            second = self.series[sec] = SecondStats()
+        second.requests += 1
+        second.events += n
+        second.latency.add_bucket(b)
+        family_events = self.family_events
+        for family, count in batch.families or count_families(batch.meta):
+            family_events[family] += count
         if attempt.ok:
             self.ok_requests += 1
             # occurredAt to acknowledgement: the lag a HubSpot user feels.
-            age = end - min(attempt.batch.occurred_at) / 1000
+            age = end - min(batch.occurred_at) / 1000
+            self.event_age.add(max(0.0, age))
             if age > self.max_event_age_s:
                 self.max_event_age_s = age
+        else:
+            second.errors += 1
         if self.first_start is None or attempt.started_at < self.first_start:
             self.first_start = attempt.started_at
         if self.last_end is None or end > self.last_end:
@@ -149,10 +225,91 @@ class Stats:
         self.outcomes.update(other.outcomes)
         self.by_attempt.update(other.by_attempt)
         self.max_event_age_s = max(self.max_event_age_s, other.max_event_age_s)
+        self.event_age.merge(other.event_age)
+        for sec, data in other.series.items():
+            self.series.setdefault(sec, SecondStats()).merge(data)
+        self.family_events.update(other.family_events)
+        for k, hist in other.latency_by_attempt.items():
+            self.latency_by_attempt.setdefault(k, LatencyHistogram()).merge(hist)
+        for o, hist in other.latency_by_outcome.items():
+            self.latency_by_outcome.setdefault(o, LatencyHistogram()).merge(hist)
         starts = [t for t in (self.first_start, other.first_start) if t is not None]
         ends = [t for t in (self.last_end, other.last_end) if t is not None]
         self.first_start = min(starts) if starts else None
         self.last_end = max(ends) if ends else None
+
+    def to_json(self) -> dict[str, Any]:
+        """
+        Everything needed to merge and re-render this run later: counters,
+        histograms and the per-second series.
+        """
+        return {
+            "requests": self.requests,
+            "ok_requests": self.ok_requests,
+            "events_sent": self.events_sent,
+            "bytes_out": self.bytes_out,
+            "outcomes": dict(self.outcomes),
+            "by_attempt": {str(k): v for k, v in sorted(self.by_attempt.items())},
+            "first_start": self.first_start,
+            "last_end": self.last_end,
+            "max_event_age_s": self.max_event_age_s,
+            "latency": self.latency.to_json(),
+            "event_age": self.event_age.to_json(),
+            "family_events": dict(self.family_events),
+            "latency_by_attempt": {
+                str(k): h.to_json() for k, h in sorted(self.latency_by_attempt.items())
+            },
+            "latency_by_outcome": {
+                o: h.to_json() for o, h in sorted(self.latency_by_outcome.items())
+            },
+            "series": [
+                {
+                    "t": sec,
+                    "requests": s.requests,
+                    "events": s.events,
+                    "errors": s.errors,
+                    "p50_ms": round(s.latency.percentile(50) * 1000, 3),
+                    "p99_ms": round(s.latency.percentile(99) * 1000, 3),
+                    "latency": s.latency.to_json(),
+                }
+                for sec, s in sorted(self.series.items())
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Stats:
+        """The Stats :meth:`to_json` wrote."""
+        s = cls()
+        s.requests = int(doc.get("requests", 0))
+        s.ok_requests = int(doc.get("ok_requests", 0))
+        s.events_sent = int(doc.get("events_sent", 0))
+        s.bytes_out = int(doc.get("bytes_out", 0))
+        s.outcomes.update({k: int(v) for k, v in doc.get("outcomes", {}).items()})
+        s.by_attempt.update(
+            {int(k): int(v) for k, v in doc.get("by_attempt", {}).items()}
+        )
+        s.first_start = doc.get("first_start")
+        s.last_end = doc.get("last_end")
+        s.max_event_age_s = float(doc.get("max_event_age_s", 0.0))
+        s.latency = LatencyHistogram.from_json(doc.get("latency", {}))
+        s.event_age = LatencyHistogram.from_json(doc.get("event_age", {}))
+        s.family_events.update(doc.get("family_events", {}))
+        s.latency_by_attempt = {
+            int(k): LatencyHistogram.from_json(h)
+            for k, h in doc.get("latency_by_attempt", {}).items()
+        }
+        s.latency_by_outcome = {
+            o: LatencyHistogram.from_json(h)
+            for o, h in doc.get("latency_by_outcome", {}).items()
+        }
+        for item in doc.get("series", []):
+            s.series[int(item["t"])] = SecondStats(
+                int(item["requests"]),
+                int(item["events"]),
+                int(item["errors"]),
+                LatencyHistogram.from_json(item.get("latency", {})),
+            )
+        return s
 
     def summary(self, duration_s: float | None = None) -> Summary:
         """
