@@ -63,6 +63,7 @@ from .signing import (
     sign_v2,
     sign_v3,
 )
+from .stats import Stats, compare
 
 SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
 #: The scenario `hubsim demo` (and `make demo`) runs by default.
@@ -1134,3 +1135,67 @@ def contract_command(
         )
         sys.exit(ExitCode.NOT_DELIVERED)
     console.print(f"[bold green]✔ all {len(results)} checks passed[/]", markup=True)
+
+
+# ---------------------------------------------------------------------------
+# report / compare
+# ---------------------------------------------------------------------------
+def _load_stats(path: str) -> Stats:
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read report {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(doc, dict) or "stats" not in doc:
+        version = doc.get("schema_version") if isinstance(doc, dict) else None
+        raise UsageError(
+            f"{path}: no histogram data (schema_version {version}); "
+            "write reports with hubsim 0.1 --report"
+        )
+    return Stats.from_json(doc["stats"])
+
+
+@cli.command("report")
+@click.argument("paths", nargs=-1, required=True, metavar="RUN.json...")
+@click.option(
+    "--json", "json_path", metavar="FILE.json", help="Write the merged stats."
+)
+def report_command(paths: tuple[str, ...], json_path: str | None) -> None:
+    """
+    Re-render saved runs (--report files), merged into one when several:
+    histograms add up, so percentiles are those of all requests together.
+    """
+    merged = Stats()
+    for path in paths:
+        merged.merge(_load_stats(path))
+    title = paths[0] if len(paths) == 1 else f"{len(paths)} runs merged"
+    Console(highlight=False).print(report.render_stats(merged, title))
+    if json_path:
+        doc = {"schema_version": report.SCHEMA_VERSION, "stats": merged.to_json()}
+        Path(json_path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+@cli.command("compare")
+@click.argument("base_path", metavar="BASE.json")
+@click.argument("new_path", metavar="NEW.json")
+@click.option(
+    "--tolerance",
+    default=0.10,
+    show_default=True,
+    help="Allowed relative worsening before a metric counts as regressed.",
+)
+def compare_command(base_path: str, new_path: str, tolerance: float) -> None:
+    """
+    Compare two saved runs; exit 1 when a metric regressed beyond the tolerance.
+    """
+    if tolerance < 0:
+        raise UsageError("--tolerance cannot be negative")
+    rows = compare(_load_stats(base_path), _load_stats(new_path), tolerance)
+    console = Console(highlight=False)
+    console.print(report.render_comparison(rows, tolerance))
+    regressed = [r.metric for r in rows if r.regressed]
+    if regressed:
+        console.print(f"[bold red]✘ regressed: {', '.join(regressed)}[/]", markup=True)
+        sys.exit(ExitCode.NOT_DELIVERED)
+    console.print("[bold green]✔ no regression[/]", markup=True)

@@ -16,8 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from .run import Check, RunResult
+from .stats import Comparison, Stats
 
-SCHEMA_VERSION: Final = 1
+#: 2: adds "stats" (histograms, series, breakdowns) so runs merge and compare.
+SCHEMA_VERSION: Final = 2
 
 
 def _ms(seconds: float) -> str:
@@ -26,9 +28,16 @@ def _ms(seconds: float) -> str:
 
 def to_json(result: RunResult) -> dict[str, Any]:
     """
-    The ``--report`` document (``schema_version`` 1). No secrets, by design: the
+    The ``--report`` document (``schema_version`` 2). No secrets, by design: the
     run result never holds one.
     """
+    doc = _summary_json(result)
+    if result.stats is not None:
+        doc["stats"] = result.stats.to_json()
+    return doc
+
+
+def _summary_json(result: RunResult) -> dict[str, Any]:
     s, ledger = result.summary, result.ledger
     return {
         "schema_version": SCHEMA_VERSION,
@@ -159,3 +168,60 @@ def render(result: RunResult) -> RenderableType:
         style="dim",
     )
     return Group(events, Text(""), reqs, Text(""), invariant, verdict)
+
+
+def render_stats(stats: Stats, title: str) -> RenderableType:
+    """
+    Saved runs, merged: latency, event age, outcomes, families, per second.
+    """
+    s = stats.summary()
+    head = Table(title=title, show_header=False, box=None, padding=(0, 2))
+    head.add_column(style="bold")
+    head.add_column()
+    head.add_row("requests", f"{s.requests:,}  ({s.requests_per_s:,.0f}/s)")
+    head.add_row("events", f"{s.events_sent:,}  ({s.events_per_s:,.0f}/s)")
+    head.add_row(
+        "latency",
+        f"p50 {_ms(s.latency.p50)}  p90 {_ms(s.latency.p90)}  "
+        f"p99 {_ms(s.latency.p99)}  max {_ms(s.latency.max)}",
+    )
+    age = stats.event_age
+    head.add_row(
+        "event age",
+        f"p50 {age.percentile(50):,.2f} s  p99 {age.percentile(99):,.2f} s  "
+        f"max {s.max_event_age_s:,.2f} s",
+    )
+    head.add_row(
+        "answers", ", ".join(f"{k}: {v:,}" for k, v in sorted(s.outcomes.items()))
+    )
+    head.add_row(
+        "families",
+        ", ".join(f"{k}: {v:,}" for k, v in stats.family_events.most_common()),
+    )
+    series = Table(
+        "second", "requests", "events", "errors", "p50", "p99", title="per second"
+    )
+    t0 = min(stats.series, default=0)
+    for sec, data in sorted(stats.series.items()):
+        series.add_row(
+            f"+{sec - t0}",
+            f"{data.requests:,}",
+            f"{data.events:,}",
+            f"{data.errors:,}",
+            _ms(data.latency.percentile(50)),
+            _ms(data.latency.percentile(99)),
+        )
+    return Group(head, Text(""), series)
+
+
+def render_comparison(rows: Sequence[Comparison], tolerance: float) -> RenderableType:
+    """
+    Two runs side by side; regressions beyond the tolerance marked.
+    """
+    table = Table("metric", "base", "new", "change", f"(tolerance {tolerance:.0%})")
+    for r in rows:
+        mark = "[red]✘ regressed[/]" if r.regressed else "[green]✔[/]"
+        table.add_row(
+            r.metric, f"{r.base:,.4g}", f"{r.new:,.4g}", f"{r.change:+.1%}", mark
+        )
+    return table

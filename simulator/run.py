@@ -154,6 +154,8 @@ class RunResult:
     app_id: int
     portal_ids: tuple[int, ...]
     target_url: str
+    #: Every counter and histogram, for saved reports (schema_version 2).
+    stats: Stats | None = None
 
     @property
     def all_delivered(self) -> bool:
@@ -372,6 +374,7 @@ class SendRun:
             app_id=self.source.app_id,
             portal_ids=self.source.portal_ids,
             target_url=opts.target_url,
+            stats=stats,
         )
 
 
@@ -633,6 +636,7 @@ async def replay(
         app_id=0,
         portal_ids=(),
         target_url=target_url,
+        stats=stats,
     )
 
 
@@ -655,4 +659,5 @@ def merge_runs(
         app_id=results[0].app_id,
         portal_ids=tuple(p for r in results for p in r.portal_ids),
         target_url=results[0].target_url,
+        stats=stats,
     )

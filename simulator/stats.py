@@ -337,3 +337,48 @@ class Stats:
             bytes_out=self.bytes_out,
             max_event_age_s=self.max_event_age_s,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """
+    One metric of two runs. ``regressed``: worse than the tolerance allows.
+    """
+
+    metric: str
+    base: float
+    new: float
+    higher_is_better: bool
+    regressed: bool
+
+    @property
+    def change(self) -> float:
+        """Relative change, new over base (0 when base is 0)."""
+        return (self.new - self.base) / self.base if self.base else 0.0
+
+
+def compare(base: Stats, new: Stats, tolerance: float = 0.10) -> list[Comparison]:
+    """
+    Latency percentiles, error rate and throughput of two runs; a metric has
+    regressed when it is worse by more than ``tolerance`` (relative), or when
+    errors appear where there were none.
+    """
+    b, n = base.summary(), new.summary()
+    rows = [
+        ("p50_ms", b.latency.p50 * 1000, n.latency.p50 * 1000, False),
+        ("p90_ms", b.latency.p90 * 1000, n.latency.p90 * 1000, False),
+        ("p99_ms", b.latency.p99 * 1000, n.latency.p99 * 1000, False),
+        ("error_rate", 1 - b.success_ratio, 1 - n.success_ratio, False),
+        ("requests_per_s", b.requests_per_s, n.requests_per_s, True),
+        ("events_per_s", b.events_per_s, n.events_per_s, True),
+    ]
+    out = []
+    for metric, old, now, higher_better in rows:
+        if old == 0:
+            regressed = now > 0 and not higher_better
+        elif higher_better:
+            regressed = now < old * (1 - tolerance)
+        else:
+            regressed = now > old * (1 + tolerance)
+        out.append(Comparison(metric, old, now, higher_better, regressed))
+    return out

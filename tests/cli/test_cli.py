@@ -47,7 +47,8 @@ class TestSend:
         )
         assert ExitCode.OK == result.exit_code, result.output
         data = json.loads(report.read_text())
-        assert 1 == data["schema_version"]
+        assert 2 == data["schema_version"]
+        assert data["stats"]["series"]
         assert 1000 == data["events"]["delivered"]
         assert data["events"]["invariant_holds"]
         assert SECRET not in result.output
@@ -425,3 +426,59 @@ class TestContractCommand:
         out = runner.invoke(cli, ["contract", "http://127.0.0.1:1/", "--list"]).output
         assert "rejects-replay" in out
         assert "signature-versions" in out
+
+
+class TestReportCommands:
+    def _run(self, runner, url, path, *extra):
+        result = runner.invoke(
+            cli, _send(url, "-n", "500", "--report", str(path), *extra)
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+
+    def test_report_merges_runs(self, runner, threaded_receiver, tmp_path):
+        """hubsim report a.json b.json renders both runs merged; --json saves it."""
+
+        a, b, merged = tmp_path / "a.json", tmp_path / "b.json", tmp_path / "m.json"
+        self._run(runner, threaded_receiver.url, a)
+        self._run(runner, threaded_receiver.url, b, "--seed", "9")
+        result = runner.invoke(cli, ["report", str(a), str(b), "--json", str(merged)])
+        assert 0 == result.exit_code, result.output
+        assert "2 runs merged" in result.output
+        assert 1000 == json.loads(merged.read_text())["stats"]["events_sent"]
+
+    def test_compare_same_run_passes(self, runner, threaded_receiver, tmp_path):
+        """Comparing a run with itself reports no regression (exit 0)."""
+
+        a = tmp_path / "a.json"
+        self._run(runner, threaded_receiver.url, a)
+        result = runner.invoke(cli, ["compare", str(a), str(a)])
+        assert 0 == result.exit_code, result.output
+        assert "no regression" in result.output
+
+    def test_compare_regression_exits_1(self, runner, tmp_path):
+        """A slower new run exits 1 and names the regressed metrics."""
+
+        from simulator.stats import Stats
+
+        from ..unit.test_stats import _attempts
+
+        base, slow = Stats(), Stats()
+        for at in _attempts(300):
+            base.add(at)
+        for at in _attempts(300, latency_scale=3.0):
+            slow.add(at)
+        b, n = tmp_path / "b.json", tmp_path / "n.json"
+        b.write_text(json.dumps({"schema_version": 2, "stats": base.to_json()}))
+        n.write_text(json.dumps({"schema_version": 2, "stats": slow.to_json()}))
+        result = runner.invoke(cli, ["compare", str(b), str(n)])
+        assert ExitCode.NOT_DELIVERED == result.exit_code
+        assert "p99_ms" in result.output
+
+    def test_report_without_histograms_is_one_line(self, runner, tmp_path):
+        """A file without histogram data is a one-line input error."""
+
+        old = tmp_path / "old.json"
+        old.write_text('{"schema_version": 1}')
+        result = runner.invoke(cli, ["report", str(old)])
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert 1 == len(_lines(result.output))

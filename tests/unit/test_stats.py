@@ -77,3 +77,59 @@ class TestStats:
         assert {0: 2, 1: 1} == dict(summary.by_attempt)
         assert summary.success_ratio == pytest.approx(1 / 3)
         assert summary.duration_s == pytest.approx(2.0)
+
+
+def _attempts(n, seed=1, status=200, latency_scale=1.0):
+    import random as _random
+
+    rng = _random.Random(seed)
+    batch = Batch.of(1, 1, tuple(EventSource(EventConfig(seed=1, start_ms=1)).take(10)))
+    return [
+        Attempt(batch, 0, 1000.0 + i / 10, rng.lognormvariate(-4, 1) * latency_scale,
+                status, None, 100, True)
+        for i in range(n)
+    ]  # fmt: skip
+
+
+class TestSavedStats:
+    def test_round_trip(self):
+        """to_json then from_json keeps counts, percentiles, series and families."""
+
+        s = Stats()
+        for a in _attempts(500):
+            s.add(a)
+        back = Stats.from_json(s.to_json())
+        assert s.summary().latency == back.summary().latency
+        assert s.family_events == back.family_events
+        assert sorted(s.series) == sorted(back.series)
+        assert s.event_age.counts == back.event_age.counts
+
+    def test_merged_halves_equal_the_whole(self):
+        """Two halves saved and merged give exactly the whole run's percentiles."""
+
+        attempts = _attempts(2000)
+        whole, first, second = Stats(), Stats(), Stats()
+        for i, a in enumerate(attempts):
+            whole.add(a)
+            (first if i < 1000 else second).add(a)
+        merged = Stats.from_json(first.to_json())
+        merged.merge(Stats.from_json(second.to_json()))
+        assert whole.summary().latency == merged.summary().latency
+        assert whole.requests == merged.requests
+        assert {k: v.requests for k, v in whole.series.items()} == {
+            k: v.requests for k, v in merged.series.items()
+        }
+
+    def test_compare_flags_regressions(self):
+        """Doubled latency regresses p50/p99; the same run does not."""
+
+        from simulator.stats import compare
+
+        base, slow = Stats(), Stats()
+        for a in _attempts(500):
+            base.add(a)
+        for a in _attempts(500, latency_scale=2.0):
+            slow.add(a)
+        assert not any(r.regressed for r in compare(base, base))
+        regressed = {r.metric for r in compare(base, slow) if r.regressed}
+        assert {"p50_ms", "p90_ms", "p99_ms"} <= regressed
