@@ -149,6 +149,10 @@ secret_option = click.option(
 )
 
 
+allow_remote_option = click.option(
+    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
+)
+
 # What a run writes, for send and run alike.
 report_option = click.option(
     "--report", "report_path", metavar="FILE.json", help="Write the run report as JSON."
@@ -274,9 +278,7 @@ record_option = click.option(
 @report_option
 @ledger_option
 @record_option
-@click.option(
-    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
-)
+@allow_remote_option
 @click.option(
     "--no-preflight",
     is_flag=True,
@@ -969,9 +971,7 @@ def _count(n: int, noun: str) -> str:
     show_default=True,
     help="In flight.",
 )
-@click.option(
-    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
-)
+@allow_remote_option
 def replay_command(
     recording: str,
     target: str,
@@ -1052,9 +1052,7 @@ def replay_command(
 @click.option(
     "--json", "json_path", metavar="FILE.json", help="Write the results as JSON."
 )
-@click.option(
-    "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
-)
+@allow_remote_option
 @click.option("--list", "list_checks", is_flag=True, help="List the checks and exit.")
 def contract_command(
     url: str,

@@ -34,15 +34,7 @@ from .signing import (
     SigningOptions,
 )
 
-FAMILIES: Final = (
-    "contact",
-    "company",
-    "deal",
-    "ticket",
-    "product",
-    "line_item",
-    "conversation",
-)
+FAMILIES: Final = tuple(catalog.CLASSIC_FAMILIES)
 
 
 @dataclass(frozen=True, slots=True)
