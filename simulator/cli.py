@@ -799,6 +799,15 @@ def main() -> None:
 @report_option
 @ledger_option
 @record_option
+@click.option(
+    "--junit", "junit_path", metavar="FILE.xml", help="Thresholds as JUnit XML."
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    metavar="FILE.md",
+    help="A Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
 def run_command(
     scenario_path: str,
@@ -808,6 +817,8 @@ def run_command(
     report_path: str | None,
     ledger_path: str | None,
     record_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
     quiet: bool,
 ) -> None:
     """
@@ -834,6 +845,13 @@ def run_command(
     if report_path:
         report.write_json(result, report_path, checks)
         console.print(f"report written to {report_path}", style="dim")
+    if junit_path:
+        xml = report.thresholds_junit(checks, scenario.name)
+        Path(junit_path).write_text(xml, encoding="utf-8")
+    if markdown_path:
+        summary = report.markdown(result, checks, scenario.name)
+        with open(markdown_path, "a", encoding="utf-8") as out:
+            out.write(summary)
     if result.interrupted:
         sys.exit(ExitCode.INTERRUPTED)
     if not result.ledger.balanced or not all(c.ok for c in checks):

@@ -225,3 +225,61 @@ def render_comparison(rows: Sequence[Comparison], tolerance: float) -> Renderabl
             r.metric, f"{r.base:,.4g}", f"{r.new:,.4g}", f"{r.change:+.1%}", mark
         )
     return table
+
+
+def thresholds_junit(checks: Sequence[Check], name: str) -> str:
+    """
+    A scenario's thresholds as JUnit XML: one testcase per threshold.
+    """
+    from xml.etree import ElementTree as ET
+
+    failed = sum(1 for c in checks if not c.ok)
+    suite = ET.Element(
+        "testsuite", name=f"hubsim {name}", tests=str(len(checks)),
+        failures=str(failed), errors="0", skipped="0", time="0",
+    )  # fmt: skip
+    for c in checks:
+        case = ET.SubElement(
+            suite, "testcase", classname="hubsim.thresholds", name=str(c.threshold),
+            time="0",
+        )  # fmt: skip
+        if not c.ok:
+            failure = ET.SubElement(
+                case, "failure", message=f"measured {c.measured:.6g}", type="Threshold"
+            )
+            failure.text = f"{c.threshold} did not hold: measured {c.measured:.6g}"
+    ET.indent(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        suite, encoding="unicode"
+    )
+
+
+def markdown(result: RunResult, checks: Sequence[Check], name: str) -> str:
+    """
+    A short Markdown summary, e.g. for a CI job summary ($GITHUB_STEP_SUMMARY).
+    """
+    s, ledger = result.summary, result.ledger
+    verdict = (
+        "✅ passed" if ledger.balanced and all(c.ok for c in checks) else "❌ failed"
+    )
+    answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.outcomes.items()))
+    lines = [
+        f"### hubsim: {name} {verdict}",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| events | {ledger.generated:,} generated, {ledger.delivered:,} delivered, "
+        f"{ledger.gave_up:,} gave up, {ledger.pending_count:,} pending |",
+        f"| requests | {s.requests:,} ({s.requests_per_s:,.0f}/s) |",
+        f"| latency | p50 {_ms(s.latency.p50)}, p90 {_ms(s.latency.p90)}, "
+        f"p99 {_ms(s.latency.p99)}, max {_ms(s.latency.max)} |",
+        f"| answers | {answers} |",
+        f"| max event age | {s.max_event_age_s:,.2f} s |",
+    ]
+    if checks:
+        lines += ["", "| threshold | measured | |", "|---|---|---|"]
+        lines += [
+            f"| `{c.threshold}` | {c.measured:,.4g} | {'✅' if c.ok else '❌'} |"
+            for c in checks
+        ]
+    return "\n".join(lines) + "\n"

@@ -340,3 +340,37 @@ class TestPhaseOrder:
         big = [a for a in attempts if a["events"] == 100]
         assert big
         assert min(a["startedAt"] for a in big) - start >= 900
+
+
+class TestCiOutputs:
+    def test_junit_and_markdown(self, tmp_path):
+        """--junit writes one testcase per threshold; --markdown a summary table."""
+
+        import xmlschema
+
+        path = next(p for p in SHIPPED if p.stem == "quickstart")
+        junit, md = tmp_path / "t.xml", tmp_path / "s.md"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--junit", str(junit), "--markdown", str(md)]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        schema = xmlschema.XMLSchema(
+            str(Path(__file__).parents[1] / "data" / "junit.xsd")
+        )
+        schema.validate(str(junit))
+        assert 3 == len(junit.read_text().split("<testcase")) - 1
+        text = md.read_text()
+        assert text.startswith("### hubsim: quickstart ✅ passed")
+        assert "`delivered_ratio == 1`" in text
+
+    def test_failed_threshold_in_junit(self, tmp_path):
+        """A failing threshold is a JUnit failure with the measured value."""
+
+        path = _write(tmp_path, 'thresholds = ["p99_ms < 0.000001"]\n' + MINIMAL)
+        junit = tmp_path / "t.xml"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--junit", str(junit)]
+        )
+        assert ExitCode.NOT_DELIVERED == result.exit_code
+        assert "<failure" in junit.read_text()
+        assert "measured" in junit.read_text()
