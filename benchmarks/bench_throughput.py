@@ -2,7 +2,7 @@
 hubsim's own speed, as ratios against baselines measured in the same run.
 
 1. Generation + serialisation + signing on one core (no network): events/s of
-   EventSource -> Batcher -> body(0) -> Signer.headers, against the same
+   EventSource.render -> Batch -> body(0) -> Signer.headers, against the same
    serialisation and signing of pre-generated dicts with orjson.
 2. Delivery to a null receiver (raw-socket sink, own process) at 10 in flight:
    hubsim's requests/s divided by a bare aiohttp loop that serialises

@@ -3,9 +3,10 @@ hubsim: HubSpot webhook delivery, simulated locally.
 
 The library behind the ``hubsim`` command. Stages, left to right::
 
-    EventSource ─▶ Batcher ─▶ Signer ─▶ DeliveryEngine ─▶ Stats + Ledger ─▶ report
+    EventSource.render ─▶ Batch ─▶ Signer ─▶ DeliveryEngine ─▶ Stats + Ledger ─▶ report
 
-:class:`SendRun` composes them for one run.
+:class:`SendRun` composes them for one run. :class:`Batcher` batches events you
+bring yourself (one portal per batch, at most 100).
 """
 
 from .batching import Batch, Batcher, batches

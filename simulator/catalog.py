@@ -424,13 +424,6 @@ def classic_types() -> tuple[str, ...]:
     )
 
 
-def tuple_of(family: str) -> tuple[str, ...]:
-    """
-    The classic subscription types of one family.
-    """
-    return tuple(f"{family}.{act}" for act in CLASSIC_FAMILIES[family])
-
-
 def generic_types() -> tuple[str, ...]:
     """
     The six generic ``object.*`` subscription types.

@@ -37,7 +37,7 @@ from . import __version__, catalog, contract, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
-from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, ReceiverServer, serve
+from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, ReceiverServer
 from .recording import read_recording, replay_batch, select
 from .run import (
     Check,
@@ -600,15 +600,16 @@ def receive(
 
 
 async def _receive(config: ReceiverConfig, host: str, port: int) -> None:
+    server = ReceiverServer(config, host, port)
     try:
-        runner, bound = await serve(config, host, port)
+        await server.start()
     except OSError as exc:
         raise UsageError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}"
         ) from None
     shown = f"[{host}]" if ":" in host else host
     # The first line is machine-read by `hubsim demo`; keep its shape.
-    print(f"listening on http://{shown}:{bound}/", flush=True)
+    print(f"listening on http://{shown}:{server.port}/", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -617,7 +618,7 @@ async def _receive(config: ReceiverConfig, host: str, port: int) -> None:
     try:
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await server.close()
 
 
 # ---------------------------------------------------------------------------

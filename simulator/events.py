@@ -85,7 +85,6 @@ class EventConfig:
     app_id: int | None = None
     seed: int | None = None
     start_ms: int = 0
-    spacing_ms: float = 0.0
     escape_unicode: bool = False
     portal_ids: tuple[int, ...] = field(default=())
     distinct: int | None = None
@@ -99,8 +98,6 @@ class EventConfig:
             raise UsageError("--portals must be between 1 and 1024")
         if self.format not in ("classic", "generic"):
             raise UsageError(f"--format must be classic or generic, not {self.format}")
-        if self.spacing_ms < 0:
-            raise UsageError("event spacing cannot be negative")
         if self.distinct is not None and self.distinct < 1:
             raise UsageError("--distinct must be at least 1")
 
@@ -463,7 +460,7 @@ class EventSource:
             f'"USER","sourceId":"userId:{u}"' for u in self._user_ids
         )
         self._lags = tuple(rng.randrange(300, 1500) for _ in range(1024))
-        # occurredAt per draw; moved by set_time() or, with spacing, per block.
+        # occurredAt per draw; moved by set_time().
         self._base_ms = config.start_ms
         self._occurred = [config.start_ms - lag for lag in self._lags]
         self._object_ids: dict[str, tuple[int, ...]] = {}
@@ -526,10 +523,6 @@ class EventSource:
         A recycled block with fresh eventIds and occurredAt: one bytes %.
         """
         ids = tuple(itertools.islice(self._event_ids, len(entry.times)))
-        if self.config.spacing_ms:
-            self._base_ms = self.config.start_ms + int(
-                self._position * self.config.spacing_ms
-            )
         shift = self._base_ms - entry.base_ms
         times = tuple([t + shift for t in entry.times]) if shift else entry.times
         body = entry.template % tuple(
@@ -614,11 +607,6 @@ class EventSource:
         """
         self._kinds = _draws(self._bits, 16, _BLOCK)
         self._xs = _draws(self._bits, 64, _BLOCK)
-        config = self.config
-        if config.spacing_ms:
-            at = config.start_ms + int(self._position * config.spacing_ms)
-            self._base_ms = at
-            self._occurred[:] = [at - lag for lag in self._lags]
 
     @staticmethod
     def _defer_companions(

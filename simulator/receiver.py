@@ -361,26 +361,6 @@ def create_app(
     return app
 
 
-async def serve(
-    config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0
-) -> tuple[web.AppRunner, int]:
-    """
-    Start the receiver; return its runner (call ``cleanup()`` to stop) and port.
-    """
-    # A client that gave up on an injected hang cancels its handler, so the
-    # receiver never sits on dead requests (nor waits for them when stopping).
-    runner = web.AppRunner(
-        create_app(config), access_log=None, handler_cancellation=True
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    server = site._server  # aiohttp exposes no public accessor for the bound port
-    sockets = getattr(server, "sockets", None) or []
-    bound = sockets[0].getsockname()[1] if sockets else port
-    return runner, int(bound)
-
-
 class ReceiverServer:
     """
     The built-in receiver on loopback, which a scenario can take down and bring
@@ -388,10 +368,12 @@ class ReceiverServer:
     its counts.
     """
 
-    def __init__(self, config: ReceiverConfig, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.config = config
         self.host = host
-        self.port = 0
+        self.port = port
         self.stats = ReceiverStats()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None

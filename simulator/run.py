@@ -39,7 +39,7 @@ from .delivery import (
     HeaderSource,
 )
 from .errors import SecretError, TargetError, UsageError
-from .events import EventConfig, EventSource
+from .events import EventConfig, EventSource, RenderedBlock
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import phase_duration, phase_events, plan
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
@@ -190,13 +190,18 @@ class _BatchStream:
         block = self._source.render(min(self._batch_size, self._remaining))
         self._remaining -= len(block)
         self._seq += 1
-        batch = Batch.from_block(self._seq, self._source.app_id, block)
-        self._ledger.generated_batch(batch)
-        return batch
+        return _issue(self._seq, self._source.app_id, block, self._ledger)
 
 
 #: Awaited when a scenario phase begins: (index, phase).
 PhaseHook = Callable[[int, Phase], Awaitable[None]]
+
+
+def _issue(seq: int, app_id: int, block: RenderedBlock, ledger: Ledger) -> Batch:
+    """A rendered block as batch ``seq``, counted into the ledger as generated."""
+    batch = Batch.from_block(seq, app_id, block)
+    ledger.generated_batch(batch)
+    return batch
 
 
 class _PacedStream:
@@ -251,13 +256,11 @@ class _PacedStream:
             self._announced = item.phase
             if run.on_phase is not None:
                 await run.on_phase(item.phase, self._phases[item.phase])
-        source = run.source
-        source.set_time(int(clock.time() * 1000))
-        block = source.render(item.events)
+        run.source.set_time(int(clock.time() * 1000))
         self._seq += 1
-        batch = Batch.from_block(self._seq, source.app_id, block)
-        run.ledger.generated_batch(batch)
-        return batch
+        return _issue(
+            self._seq, run.source.app_id, run.source.render(item.events), run.ledger
+        )
 
 
 class SendRun:
