@@ -36,9 +36,14 @@ class Batch:
     #: Events per subscription family when the source knew them already
     #: (recycled blocks); empty otherwise, and stats count them from meta.
     families: tuple[tuple[str, int], ...] = ()
+    #: Epoch seconds the first attempt was scheduled for (paced and open-model
+    #: runs); stats measure latency from it too, so a late send is not hidden.
+    due: float | None = None
 
     @classmethod
-    def from_block(cls, seq: int, app_id: int, block: RenderedBlock) -> Batch:
+    def from_block(
+        cls, seq: int, app_id: int, block: RenderedBlock, due: float | None = None
+    ) -> Batch:
         """
         The batch for a block the event source rendered (the fast path).
         """
@@ -51,6 +56,7 @@ class Batch:
             block.occurred_at,
             block.meta,
             block.families,
+            due,
         )
 
     @classmethod

@@ -192,6 +192,12 @@ class DeliveryEngine:
         return len(self._retries)
 
     @property
+    def due_retry_events(self) -> int:
+        """Events in retries that are due and wait for a free slot."""
+        now = self.clock.monotonic()
+        return sum(len(b) for due, _, _, b in self._retries if due <= now)
+
+    @property
     def next_retry_in(self) -> float | None:
         """Seconds until the earliest waiting retry is due, if any."""
         if not self._retries:

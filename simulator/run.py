@@ -16,6 +16,7 @@ import contextlib
 import ipaddress
 import os
 import time
+from collections import deque
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -25,6 +26,7 @@ from collections.abc import (
     Sequence,
 )
 from dataclasses import dataclass, field, replace
+from typing import Final
 from urllib.parse import urlsplit
 
 from . import retry
@@ -41,12 +43,15 @@ from .delivery import (
 from .errors import SecretError, TargetError, UsageError
 from .events import EventConfig, EventSource, RenderedBlock
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
-from .pacing import phase_duration, phase_events, plan
+from .pacing import Planned, phase_duration, phase_events, plan
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
 from .scenario import App, Phase, Scenario, Threshold
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
 from .workflow import WorkflowSource
+
+#: How often a run samples requests in flight and the backlog.
+SAMPLE_EVERY_S: Final = 0.25
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
@@ -181,6 +186,14 @@ class _BatchStream:
         self._ledger = ledger
         self._seq = 0
 
+    @property
+    def backlog_events(self) -> int:
+        """Events not sent yet: all of them wait for a free slot."""
+        return self._remaining
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def __iter__(self) -> Iterator[Batch]:
         return self
 
@@ -206,8 +219,11 @@ def _issue(seq: int, app_id: int, block: RenderedBlock, ledger: Ledger) -> Batch
 
 class _PacedStream:
     """
-    Batches on a scenario's plan: each waits for its moment, then is rendered
-    with events that occurred just before it (so event age is honest).
+    Batches on a scenario's plan, as an open model: a scheduler releases each
+    planned batch at its moment into a queue whether or not a slot is free, and
+    workers take them from it. What waits in the queue is the backlog; a paced
+    batch carries its moment (``Batch.due``) and its events occurred then, so
+    latency and event age count the wait (no coordinated omission).
     """
 
     def __init__(
@@ -219,48 +235,85 @@ class _PacedStream:
         self._run = run
         self._phases = phases
         self._plan = plan(phases, batch_size)
-        self._phase = -1
-        self._base = 0.0
-        self._next_base: float | None = None
-        self._announced = -1
+        #: (planned batch, its moment in epoch seconds, paced?)
+        self._queue: deque[tuple[Planned, float, bool]] = deque()
+        self._queued_events = 0
+        self._ready = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._done = False
+        self._scheduler: asyncio.Task[None] | None = None
         self._seq = 0
+
+    @property
+    def backlog_events(self) -> int:
+        """Events released by the schedule that no slot has taken yet."""
+        return self._queued_events
+
+    def close(self) -> None:
+        """Stop releasing batches (the run is over)."""
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+
+    async def _schedule(self) -> None:
+        run, clock = self._run, self._run.clock
+        phase, announced = -1, -1
+        base, next_base = clock.monotonic(), None
+        try:
+            for item in self._plan:
+                if item.phase != phase:
+                    # A paced phase starts when the one before was planned to
+                    # end, even if delivery is behind (it then catches up); after
+                    # an unpaced phase, when its last batch was taken.
+                    while next_base is None and self._queue and not run.stopped:
+                        self._drained.clear()
+                        await self._drained.wait()
+                    base = next_base if next_base is not None else clock.monotonic()
+                    phase = item.phase
+                    length = phase_duration(self._phases[phase])
+                    next_base = None if length is None else base + length
+                due = base + (item.at or 0.0)
+                while not run.stopped and (wait := due - clock.monotonic()) > 0:
+                    await clock.sleep(min(wait, 0.25))
+                if run.stopped:
+                    break
+                if phase > announced:
+                    # When the phase's first batch is due, not when planned:
+                    # e.g. the built-in receiver goes down for an outage now.
+                    announced = phase
+                    if run.on_phase is not None:
+                        await run.on_phase(phase, self._phases[phase])
+                wall_due = clock.time() - (clock.monotonic() - due)
+                self._queue.append((item, wall_due, item.at is not None))
+                self._queued_events += item.events
+                self._ready.set()
+        finally:
+            self._done = True
+            self._ready.set()
 
     def __aiter__(self) -> AsyncIterator[Batch]:
         return self
 
     async def __anext__(self) -> Batch:
         run = self._run
-        item = next(self._plan, None)
-        if item is None or run._stopped:
-            raise StopAsyncIteration
-        clock = run.clock
-        now = clock.monotonic()
-        if item.phase != self._phase:
-            # A paced phase starts when the one before was planned to end, even
-            # if delivery is behind (then it catches up: an open model); after an
-            # unpaced phase, when its last batch was taken.
-            self._base = self._next_base if self._next_base is not None else now
-            self._phase = item.phase
-            length = phase_duration(self._phases[item.phase])
-            self._next_base = None if length is None else self._base + length
-        # Unpaced batches are due at their phase's start: an unpaced phase after
-        # a paced one must not begin before the paced one was planned to end.
-        due = self._base + (item.at or 0.0)
-        while not run._stopped and (wait := due - clock.monotonic()) > 0:
-            await clock.sleep(min(wait, 0.25))
-        if run._stopped:
-            raise StopAsyncIteration
-        if item.phase > self._announced:
-            # Announced when the phase's first batch is due, not when it is
-            # planned: e.g. the built-in receiver goes down for an outage now.
-            self._announced = item.phase
-            if run.on_phase is not None:
-                await run.on_phase(item.phase, self._phases[item.phase])
-        run.source.set_time(int(clock.time() * 1000))
+        if self._scheduler is None:
+            self._scheduler = asyncio.ensure_future(self._schedule())
+        while not self._queue:
+            if self._done or run.stopped:
+                raise StopAsyncIteration
+            self._ready.clear()
+            await self._ready.wait()
+        item, due, paced = self._queue.popleft()
+        self._queued_events -= item.events
+        if not self._queue:
+            self._drained.set()
+        run.source.set_time(int(due * 1000))
         self._seq += 1
-        return _issue(
-            self._seq, run.source.app_id, run.source.render(item.events), run.ledger
+        block = run.source.render(item.events)
+        batch = Batch.from_block(
+            self._seq, run.source.app_id, block, due if paced else None
         )
+        run.ledger.generated_batch(batch)
+        return batch
 
 
 class SendRun:
@@ -325,6 +378,11 @@ class SendRun:
 
         return both
 
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopped
+
     def stop(self) -> None:
         """
         Stop generating; in-flight requests finish; the rest becomes pending.
@@ -349,6 +407,17 @@ class SendRun:
         stats, ledger = self.stats, self.ledger
 
         file = self._file
+        engine, clock = self.engine, self.clock
+
+        async def sample() -> None:
+            # Real sleeps, not the run's clock: a ManualClock must not advance.
+            while True:
+                stats.gauge(
+                    clock.time(),
+                    engine.in_flight,
+                    stream.backlog_events + engine.due_retry_events,
+                )
+                await asyncio.sleep(SAMPLE_EVERY_S)
 
         def record(attempt: Attempt) -> None:
             stats.add(attempt)
@@ -360,9 +429,12 @@ class SendRun:
 
         t0 = time.perf_counter()
         self.started_at = t0
+        sampler = asyncio.ensure_future(sample())
         try:
             await self.engine.run(stream, record)
         finally:
+            sampler.cancel()
+            stream.close()
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)
             if file is not None:

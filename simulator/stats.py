@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from .delivery import Attempt
 from .events import count_families
@@ -87,10 +87,64 @@ class LatencyHistogram:
         return h
 
 
+#: A scheduled first attempt that starts this much after its moment is late.
+LATE_AFTER_S: Final = 0.01
+
+
 @dataclass
 class SecondStats:
     """
-    One wall-clock second of a run: what was sent, what failed, how fast.
+    One wall-clock second of a run: what was sent, what failed, how fast, and
+    the most requests in flight and events waiting for a slot (sampled).
+    """
+
+    requests: int = 0
+    events: int = 0
+    errors: int = 0
+    latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    in_flight: int = 0
+    backlog: int = 0
+
+    def merge(self, other: SecondStats) -> None:
+        """Add another run's same second (runs side by side: gauges add up)."""
+        self.requests += other.requests
+        self.events += other.events
+        self.errors += other.errors
+        self.latency.merge(other.latency)
+        self.in_flight += other.in_flight
+        self.backlog += other.backlog
+
+    def to_json(self, t: int) -> dict[str, Any]:
+        """This second as a report's series item."""
+        return {
+            "t": t,
+            "requests": self.requests,
+            "events": self.events,
+            "errors": self.errors,
+            "in_flight": self.in_flight,
+            "backlog": self.backlog,
+            "p50_ms": round(self.latency.percentile(50) * 1000, 3),
+            "p99_ms": round(self.latency.percentile(99) * 1000, 3),
+            "latency": self.latency.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, item: Mapping[str, Any]) -> SecondStats:
+        """The second :meth:`to_json` wrote."""
+        return cls(
+            int(item["requests"]),
+            int(item["events"]),
+            int(item["errors"]),
+            LatencyHistogram.from_json(item.get("latency", {})),
+            int(item.get("in_flight", 0)),
+            int(item.get("backlog", 0)),
+        )
+
+
+@dataclass
+class Breakdown:
+    """
+    Requests, events, errors and latency of one slice of a run (one app).
     """
 
     requests: int = 0
@@ -98,12 +152,31 @@ class SecondStats:
     errors: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def merge(self, other: SecondStats) -> None:
-        """Add another run's same second."""
+    def merge(self, other: Breakdown) -> None:
+        """Add another run's figures for the same slice."""
         self.requests += other.requests
         self.events += other.events
         self.errors += other.errors
         self.latency.merge(other.latency)
+
+    def to_json(self) -> dict[str, Any]:
+        """For reports."""
+        return {
+            "requests": self.requests,
+            "events": self.events,
+            "errors": self.errors,
+            "latency": self.latency.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Breakdown:
+        """The slice :meth:`to_json` wrote."""
+        return cls(
+            int(doc.get("requests", 0)),
+            int(doc.get("events", 0)),
+            int(doc.get("errors", 0)),
+            LatencyHistogram.from_json(doc.get("latency", {})),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +208,14 @@ class Summary:
     by_attempt: Mapping[int, int]
     bytes_out: int
     max_event_age_s: float = 0.0
+    #: Open-model and paced runs: latency from each first attempt's scheduled
+    #: moment (coordinated omission corrected), and sends that started late.
+    intended: Percentiles | None = None
+    scheduled_sends: int = 0
+    late_sends: int = 0
+    dropped_sends: int = 0
+    peak_backlog: int = 0
+    drain_s: float | None = None
 
     @property
     def success_ratio(self) -> float:
@@ -165,6 +246,16 @@ class Stats:
         #: Latency by attemptNumber and by outcome (200, 503, timeout …).
         self.latency_by_attempt: dict[int, LatencyHistogram] = {}
         self.latency_by_outcome: dict[str, LatencyHistogram] = {}
+        #: Per app id: several apps in one run.
+        self.by_app: dict[int, Breakdown] = {}
+        #: From the scheduled moment, for batches that had one (first attempts).
+        self.intended_latency = LatencyHistogram()
+        #: How late scheduled first attempts started.
+        self.send_lag = LatencyHistogram()
+        self.scheduled_sends = 0
+        self.late_sends = 0
+        #: Scheduled sends a bounded run never started (set by the caller).
+        self.dropped_sends = 0
         self.first_start: float | None = None
         self.last_end: float | None = None
 
@@ -199,6 +290,21 @@ class Stats:
         family_events = self.family_events
         for family, count in batch.families or count_families(batch.meta):
             family_events[family] += count
+        app = self.by_app.get(batch.app_id)
+        if app is None:
+            app = self.by_app[batch.app_id] = Breakdown()
+        app.requests += 1
+        app.events += n
+        app.latency.add_bucket(b)
+        if batch.due is not None and attempt.attempt_number == 0:
+            # Coordinated omission: a send that waited for a slot waited on the
+            # receiver, so that wait is latency too (wrk2, vegeta).
+            self.scheduled_sends += 1
+            lag = attempt.started_at - batch.due
+            if lag > LATE_AFTER_S:
+                self.late_sends += 1
+            self.send_lag.add(max(0.0, lag))
+            self.intended_latency.add(max(0.0, end - batch.due))
         if attempt.ok:
             self.ok_requests += 1
             # occurredAt to acknowledgement: the lag a HubSpot user feels.
@@ -208,10 +314,44 @@ class Stats:
                 self.max_event_age_s = age
         else:
             second.errors += 1
+            app.errors += 1
         if self.first_start is None or attempt.started_at < self.first_start:
             self.first_start = attempt.started_at
         if self.last_end is None or end > self.last_end:
             self.last_end = end
+
+    def gauge(self, t: float, in_flight: int, backlog: int) -> None:
+        """
+        A sample of requests in flight and events waiting for a slot at epoch
+        ``t``; each second keeps its highest.
+        """
+        sec = int(t)
+        second = self.series.get(sec)
+        if second is None:
+            second = self.series[sec] = SecondStats()
+        second.in_flight = max(second.in_flight, in_flight)
+        second.backlog = max(second.backlog, backlog)
+
+    @property
+    def peak_backlog(self) -> int:
+        """The most events that waited for a slot in any second."""
+        return max((s.backlog for s in self.series.values()), default=0)
+
+    @property
+    def drain_s(self) -> float | None:
+        """
+        Seconds from the backlog's last peak to the first second it was empty
+        again (None: it never emptied, or there was none). Per-second resolution.
+        """
+        peak = self.peak_backlog
+        if not peak:
+            return None
+        seconds = sorted(self.series.items())
+        last_peak = max(t for t, s in seconds if s.backlog == peak)
+        for t, s in seconds:
+            if t > last_peak and s.backlog == 0:
+                return float(t - last_peak)
+        return None
 
     def merge(self, other: Stats) -> None:
         """
@@ -233,6 +373,13 @@ class Stats:
             self.latency_by_attempt.setdefault(k, LatencyHistogram()).merge(hist)
         for o, hist in other.latency_by_outcome.items():
             self.latency_by_outcome.setdefault(o, LatencyHistogram()).merge(hist)
+        for app_id, part in other.by_app.items():
+            self.by_app.setdefault(app_id, Breakdown()).merge(part)
+        self.intended_latency.merge(other.intended_latency)
+        self.send_lag.merge(other.send_lag)
+        self.scheduled_sends += other.scheduled_sends
+        self.late_sends += other.late_sends
+        self.dropped_sends += other.dropped_sends
         starts = [t for t in (self.first_start, other.first_start) if t is not None]
         ends = [t for t in (self.last_end, other.last_end) if t is not None]
         self.first_start = min(starts) if starts else None
@@ -262,18 +409,13 @@ class Stats:
             "latency_by_outcome": {
                 o: h.to_json() for o, h in sorted(self.latency_by_outcome.items())
             },
-            "series": [
-                {
-                    "t": sec,
-                    "requests": s.requests,
-                    "events": s.events,
-                    "errors": s.errors,
-                    "p50_ms": round(s.latency.percentile(50) * 1000, 3),
-                    "p99_ms": round(s.latency.percentile(99) * 1000, 3),
-                    "latency": s.latency.to_json(),
-                }
-                for sec, s in sorted(self.series.items())
-            ],
+            "by_app": {str(k): b.to_json() for k, b in sorted(self.by_app.items())},
+            "scheduled_sends": self.scheduled_sends,
+            "late_sends": self.late_sends,
+            "dropped_sends": self.dropped_sends,
+            "intended_latency": self.intended_latency.to_json(),
+            "send_lag": self.send_lag.to_json(),
+            "series": [s.to_json(sec) for sec, s in sorted(self.series.items())],
         }
 
     @classmethod
@@ -302,13 +444,16 @@ class Stats:
             o: LatencyHistogram.from_json(h)
             for o, h in doc.get("latency_by_outcome", {}).items()
         }
+        s.by_app = {
+            int(k): Breakdown.from_json(b) for k, b in doc.get("by_app", {}).items()
+        }
+        s.scheduled_sends = int(doc.get("scheduled_sends", 0))
+        s.late_sends = int(doc.get("late_sends", 0))
+        s.dropped_sends = int(doc.get("dropped_sends", 0))
+        s.intended_latency = LatencyHistogram.from_json(doc.get("intended_latency", {}))
+        s.send_lag = LatencyHistogram.from_json(doc.get("send_lag", {}))
         for item in doc.get("series", []):
-            s.series[int(item["t"])] = SecondStats(
-                int(item["requests"]),
-                int(item["events"]),
-                int(item["errors"]),
-                LatencyHistogram.from_json(item.get("latency", {})),
-            )
+            s.series[int(item["t"])] = SecondStats.from_json(item)
         return s
 
     def summary(self, duration_s: float | None = None) -> Summary:
@@ -329,14 +474,26 @@ class Stats:
             requests_per_s=rate(self.requests),
             events_per_s=rate(self.events_sent),
             ok_requests=self.ok_requests,
-            latency=Percentiles(
-                h.percentile(50), h.percentile(90), h.percentile(99), h.max_us / 1e6
-            ),
+            latency=_percentiles(h),
             outcomes=dict(self.outcomes),
             by_attempt=dict(sorted(self.by_attempt.items())),
             bytes_out=self.bytes_out,
             max_event_age_s=self.max_event_age_s,
+            intended=_percentiles(self.intended_latency)
+            if self.intended_latency.total
+            else None,
+            scheduled_sends=self.scheduled_sends,
+            late_sends=self.late_sends,
+            dropped_sends=self.dropped_sends,
+            peak_backlog=self.peak_backlog,
+            drain_s=self.drain_s,
         )
+
+
+def _percentiles(h: LatencyHistogram) -> Percentiles:
+    return Percentiles(
+        h.percentile(50), h.percentile(90), h.percentile(99), h.max_us / 1e6
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -374,3 +374,34 @@ class TestCiOutputs:
         assert ExitCode.NOT_DELIVERED == result.exit_code
         assert "<failure" in junit.read_text()
         assert "measured" in junit.read_text()
+
+
+class TestOpenModel:
+    def test_slow_receiver_makes_sends_late_and_shows_it(self, tmp_path):
+        """
+        20 batches/s for 1 s to a receiver taking 200 ms with one slot: the
+        schedule is kept in the queue, sends start late, and latency from the
+        scheduled moment is far above the receiver's own.
+        """
+
+        path = _write(
+            tmp_path,
+            "seed = 4\n[app]\nmax_concurrent_requests = 1\n"
+            "[receiver]\nlatency_ms = 200\n"
+            "[[phases]]\nduration_s = 1\nrate = 100\n",
+        )
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli, ["run", str(path), "-q", "--report", str(report)]
+        )
+        assert ExitCode.OK == result.exit_code, result.output
+        stats = json.loads(report.read_text())["stats"]
+        assert 10 == stats["scheduled_sends"]
+        assert stats["late_sends"] >= 8
+        assert max(s["backlog"] for s in stats["series"]) >= 50
+        from simulator.stats import LatencyHistogram
+
+        intended = LatencyHistogram.from_json(stats["intended_latency"])
+        actual = LatencyHistogram.from_json(stats["latency"])
+        assert intended.percentile(99) > 1.0
+        assert actual.percentile(99) < 0.5

@@ -133,3 +133,70 @@ class TestSavedStats:
         assert not any(r.regressed for r in compare(base, base))
         regressed = {r.metric for r in compare(base, slow) if r.regressed}
         assert {"p50_ms", "p90_ms", "p99_ms"} <= regressed
+
+
+def _batch(app_id=1, due=None):
+    from dataclasses import replace
+
+    batch = Batch.of(1, app_id, tuple(EventSource(EventConfig(seed=1)).take(10)))
+    return replace(batch, due=due)
+
+
+class TestCoordinatedOmission:
+    def test_latency_from_the_scheduled_moment(self):
+        """A send that started 1 s late has ~1 s more intended latency, and is late."""
+
+        s = Stats()
+        s.add(Attempt(_batch(due=100.0), 0, 100.001, 0.02, 200, None, 10, True))
+        s.add(Attempt(_batch(due=100.0), 0, 101.0, 0.02, 200, None, 10, True))
+        summary = s.summary()
+        assert summary.intended is not None
+        assert summary.intended.max == pytest.approx(1.02, rel=0.005)
+        assert summary.latency.max == pytest.approx(0.02, rel=0.005)
+        assert (2, 1) == (summary.scheduled_sends, summary.late_sends)
+
+    def test_retries_and_unscheduled_batches_are_not_counted(self):
+        """Only first attempts of scheduled batches feed intended latency."""
+
+        s = Stats()
+        s.add(Attempt(_batch(due=100.0), 1, 160.0, 0.02, 200, None, 10, True))
+        s.add(Attempt(_batch(), 0, 100.0, 0.02, 200, None, 10, True))
+        assert s.summary().intended is None
+        assert 0 == s.scheduled_sends
+
+
+class TestBreakdowns:
+    def test_by_app(self):
+        """Requests, events, errors and latency are kept per app and merge."""
+
+        a, b = Stats(), Stats()
+        a.add(Attempt(_batch(app_id=7), 0, 100.0, 0.01, 200, None, 10, True))
+        a.add(Attempt(_batch(app_id=7), 0, 100.0, 0.03, 503, None, 10, False))
+        b.add(Attempt(_batch(app_id=8), 0, 100.0, 0.02, 200, None, 10, True))
+        a.merge(Stats.from_json(b.to_json()))
+        back = Stats.from_json(a.to_json())
+        assert {7: (2, 20, 1), 8: (1, 10, 0)} == {
+            k: (v.requests, v.events, v.errors) for k, v in back.by_app.items()
+        }
+        assert back.by_app[7].latency.percentile(100) == pytest.approx(0.03)
+
+    def test_gauges_keep_each_seconds_highest(self):
+        """In-flight and backlog samples keep the per-second maximum."""
+
+        s = Stats()
+        s.gauge(100.1, 3, 500)
+        s.gauge(100.9, 10, 200)
+        s.gauge(101.2, 2, 0)
+        assert (10, 500) == (s.series[100].in_flight, s.series[100].backlog)
+        assert 500 == s.peak_backlog
+        assert 1.0 == s.drain_s
+        back = Stats.from_json(s.to_json())
+        assert back.series[100].backlog == 500
+
+    def test_drain_time_none_when_never_empty(self):
+        """A backlog that never emptied has no drain time."""
+
+        s = Stats()
+        s.gauge(100.0, 1, 10)
+        s.gauge(101.0, 1, 20)
+        assert s.drain_s is None
