@@ -18,22 +18,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from . import __version__, catalog, contract, report, retry
+from . import __version__, catalog, contract, dashboard, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
@@ -417,7 +410,7 @@ async def run_all(
             results = await every
         else:
             total = sum(r.options.events for r in runs)
-            with _live(runs, total, console) as tick:
+            with dashboard.live(runs, total, console) as tick:
                 while not every.done():
                     await asyncio.wait({every}, timeout=0.25)
                     tick()
@@ -427,63 +420,6 @@ async def run_all(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
-
-
-def _settled(runs: Sequence[SendRun]) -> int:
-    return sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
-
-
-def _progress_info(runs: Sequence[SendRun]) -> str:
-    started = [r.started_at for r in runs if r.started_at is not None]
-    elapsed = time.perf_counter() - min(started) if started else 0.0
-    sent = sum(r.stats.events_sent for r in runs)
-    rate = sent / elapsed if elapsed > 0 else 0.0
-    failed = sum(r.stats.requests - r.stats.ok_requests for r in runs)
-    in_flight = sum(r.engine.in_flight for r in runs)
-    info = f"{rate:,.0f} events/s · in flight {in_flight}"
-    if failed:
-        info += f" · failed requests {failed:,}"
-    waiting = sum(r.engine.waiting_retries for r in runs)
-    if waiting:
-        nexts = [
-            r.engine.next_retry_in for r in runs if r.engine.next_retry_in is not None
-        ]
-        nxt = min(nexts) if nexts else 0.0
-        info += f" · {waiting} batches wait to retry (next in {nxt:,.0f} s)"
-    return info
-
-
-@contextlib.contextmanager
-def _live(runs: Sequence[SendRun], total: int, console: Console) -> Iterator[Any]:
-    if console.is_terminal:
-        progress = Progress(
-            TextColumn("[bold]delivering"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console,
-        )
-        task = progress.add_task("delivering", total=total, info="")
-
-        def tick() -> None:
-            progress.update(task, completed=_settled(runs), info=_progress_info(runs))
-
-        with progress:
-            yield tick
-            tick()
-    else:
-        last = [0.0]
-
-        def tick() -> None:
-            now = time.monotonic()
-            if now - last[0] >= 2.0:
-                last[0] = now
-                console.print(
-                    f"delivered {_settled(runs):,}/{total:,} · {_progress_info(runs)}"
-                )
-
-        yield tick
 
 
 def finish(result: RunResult, console: Console, report_path: str | None) -> None:

@@ -279,7 +279,7 @@ class _PacedStream:
                 if phase > announced:
                     # When the phase's first batch is due, not when planned:
                     # e.g. the built-in receiver goes down for an outage now.
-                    announced = phase
+                    announced = run.current_phase = phase
                     if run.on_phase is not None:
                         await run.on_phase(phase, self._phases[phase])
                 wall_due = clock.time() - (clock.monotonic() - due)
@@ -356,6 +356,15 @@ class SendRun:
         self._stopped = False
         self._checked = not options.preflight
         self.started_at: float | None = None
+        self._stream: _BatchStream | _PacedStream | None = None
+        #: The scenario phase under way (-1 before the first, or without phases).
+        self.current_phase = -1
+
+    @property
+    def backlog_events(self) -> int:
+        """Events due to be sent that wait for a free slot (retries included)."""
+        queued = self._stream.backlog_events if self._stream is not None else 0
+        return queued + self.engine.due_retry_events
 
     async def check_target(self) -> None:
         """
@@ -404,6 +413,7 @@ class SendRun:
             stream = _PacedStream(self, self.phases, size)
         else:
             stream = _BatchStream(self.source, size, opts.events, self.ledger)
+        self._stream = stream
         stats, ledger = self.stats, self.ledger
 
         file = self._file
@@ -412,11 +422,7 @@ class SendRun:
         async def sample() -> None:
             # Real sleeps, not the run's clock: a ManualClock must not advance.
             while True:
-                stats.gauge(
-                    clock.time(),
-                    engine.in_flight,
-                    stream.backlog_events + engine.due_retry_events,
-                )
+                stats.gauge(clock.time(), engine.in_flight, self.backlog_events)
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         def record(attempt: Attempt) -> None:

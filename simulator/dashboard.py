@@ -1,0 +1,207 @@
+"""
+The live view of running sends: a rich dashboard on a terminal, a plain line
+every few seconds in CI logs. It reads figures the runs keep anyway (stats,
+ledger, engine gauges) and computes nothing the report would not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from .run import SendRun
+from .stats import LatencyHistogram
+
+#: Rolling latency percentiles cover this many whole seconds.
+ROLLING_S: Final = 5
+#: In a non-TTY, one plain line this often.
+PLAIN_EVERY_S: Final = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """
+    What the dashboard shows at one moment, summed over the runs (apps).
+    """
+
+    settled: int
+    total: int
+    elapsed_s: float
+    requests_per_s: float
+    events_per_s: float
+    p50_ms: float
+    p99_ms: float
+    in_flight: int
+    backlog: int
+    failed: dict[str, int]
+    retries_waiting: int
+    next_retry_s: float | None
+    phase: str
+
+    def line(self) -> str:
+        """One plain line, for CI logs."""
+        text = (
+            f"delivered {self.settled:,}/{self.total:,} · "
+            f"{self.events_per_s:,.0f} events/s · {self.requests_per_s:,.0f} req/s · "
+            f"p50 {self.p50_ms:,.1f} ms · p99 {self.p99_ms:,.1f} ms · "
+            f"in flight {self.in_flight} · backlog {self.backlog:,}"
+        )
+        if self.failed:
+            text += " · failed " + ", ".join(
+                f"{k} {v:,}" for k, v in sorted(self.failed.items())
+            )
+        if self.retries_waiting:
+            text += f" · {self.retries_waiting} batches wait to retry"
+        if self.phase:
+            text += f" · {self.phase}"
+        return text
+
+
+def live_figures(runs: Sequence[SendRun], total: int, now: float) -> LiveFigures:
+    """
+    The runs' figures at epoch ``now``: rates and percentiles over the last
+    :data:`ROLLING_S` whole seconds (the current, partial one left out).
+    """
+    current = int(now)
+    window = range(current - ROLLING_S, current)
+    rolling = LatencyHistogram()
+    requests = events = 0
+    failed: dict[str, int] = {}
+    started = [r.started_at for r in runs if r.started_at is not None]
+    elapsed = time.perf_counter() - min(started) if started else 0.0
+    for r in runs:
+        stats = r.stats
+        for sec in window:
+            second = stats.series.get(sec)
+            if second is not None:
+                requests += second.requests
+                events += second.events
+                rolling.merge(second.latency)
+        for outcome, n in stats.outcomes.items():
+            if not outcome.startswith("2"):
+                failed[outcome] = failed.get(outcome, 0) + n
+    firsts = [int(r.stats.first_start) for r in runs if r.stats.first_start]
+    seconds = sum(1 for sec in window if firsts and sec >= min(firsts)) or 1
+    nexts = [r.engine.next_retry_in for r in runs]
+    phase = ""
+    for r in runs:
+        if r.phases and r.current_phase >= 0:
+            phase = (
+                f"phase {r.current_phase + 1}/{len(r.phases)} "
+                f"{r.phases[r.current_phase].name}"
+            )
+    return LiveFigures(
+        settled=sum(r.ledger.delivered + r.ledger.gave_up for r in runs),
+        total=total,
+        elapsed_s=elapsed,
+        requests_per_s=requests / seconds,
+        events_per_s=events / seconds,
+        p50_ms=rolling.percentile(50) * 1000,
+        p99_ms=rolling.percentile(99) * 1000,
+        in_flight=sum(r.engine.in_flight for r in runs),
+        backlog=sum(r.backlog_events for r in runs),
+        failed=failed,
+        retries_waiting=sum(r.engine.waiting_retries for r in runs),
+        next_retry_s=min((n for n in nexts if n is not None), default=None),
+        phase=phase,
+    )
+
+
+def figures_table(f: LiveFigures) -> RenderableType:
+    """The dashboard's figures under the progress bar: three short lines."""
+
+    def row(*pairs: tuple[str, str]) -> str:
+        return "  ·  ".join(f"[bold]{value}[/] {label}" for value, label in pairs)
+
+    retry = "none"
+    if f.retries_waiting:
+        retry = f"{f.retries_waiting:,} batches"
+        if f.next_retry_s is not None:
+            retry += f" (next in {f.next_retry_s:,.0f} s)"
+    lines = [
+        row(
+            (f"{f.events_per_s:,.0f}", "events/s"),
+            (f"{f.requests_per_s:,.0f}", "req/s"),
+            (f"{f.p50_ms:,.1f} ms", "p50"),
+            (f"{f.p99_ms:,.1f} ms", f"p99 (last {ROLLING_S} s)"),
+        ),
+        row(
+            (str(f.in_flight), "in flight"),
+            (f"{f.backlog:,}", "events waiting"),
+            (retry, "to retry"),
+        )
+        + (f"  ·  {f.phase}" if f.phase else ""),
+    ]
+    if f.failed:
+        failed = ", ".join(f"{k} × {v:,}" for k, v in sorted(f.failed.items()))
+        lines.append(f"[red]failed requests:[/] {failed}")
+    else:
+        lines.append("[green]no failed requests[/]")
+    return Group(*(Text.from_markup(line) for line in lines))
+
+
+class _Dashboard(Progress):
+    """A progress bar with the figures table under it (rich's own pattern)."""
+
+    def __init__(self, figures: Callable[[], LiveFigures], console: Console):
+        self._figures = figures  # before super(): it renders once already
+        super().__init__(
+            TextColumn("[bold]delivering"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        )
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        yield figures_table(self._figures())
+
+
+@contextlib.contextmanager
+def live(
+    runs: Sequence[SendRun], total: int, console: Console
+) -> Iterator[Callable[[], None]]:
+    """
+    A ``tick()`` to call a few times a second while ``runs`` execute: it
+    refreshes the dashboard on a terminal, or prints a plain line every
+    :data:`PLAIN_EVERY_S` seconds otherwise.
+    """
+
+    def figures() -> LiveFigures:
+        return live_figures(runs, total, time.time())
+
+    if console.is_terminal:
+        dashboard = _Dashboard(figures, console)
+        task = dashboard.add_task("delivering", total=total)
+
+        def tick() -> None:
+            settled = sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
+            dashboard.update(task, completed=settled)
+
+        with dashboard:
+            yield tick
+            tick()
+    else:
+        last = [time.monotonic()]
+
+        def tick() -> None:
+            now = time.monotonic()
+            if now - last[0] >= PLAIN_EVERY_S:
+                last[0] = now
+                console.print(figures().line(), highlight=False, soft_wrap=True)
+
+        yield tick

@@ -1,0 +1,55 @@
+"""The live dashboard's figures: rolling rates and percentiles, failures, backlog."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from simulator.batching import Batch
+from simulator.dashboard import figures_table, live_figures
+from simulator.delivery import Attempt
+from simulator.events import EventConfig, EventSource
+from simulator.run import SendRun, make_send_options
+from simulator.signing import ClientSecret
+
+
+def _run():
+    options = make_send_options(
+        target_url="http://127.0.0.1:9/hook",
+        secret=ClientSecret("k"),
+        events=500,
+        preflight=False,
+    )
+    return SendRun(options)
+
+
+def _batch():
+    return Batch.of(1, 1, tuple(EventSource(EventConfig(seed=1)).take(10)))
+
+
+def test_rolling_window_leaves_out_the_current_second():
+    """Rates and percentiles cover whole seconds before now, not the partial one."""
+
+    run = _run()
+    for sec in (100, 101):
+        for _ in range(10):
+            run.stats.add(Attempt(_batch(), 0, sec + 0.5, 0.010, 204, None, 1, True))
+    run.stats.add(Attempt(_batch(), 0, 102.1, 0.9, 503, None, 1, False))
+    f = live_figures([run], 500, now=102.5)
+    assert f.requests_per_s == pytest.approx(10)
+    assert f.events_per_s == pytest.approx(100)
+    assert f.p99_ms == pytest.approx(10, rel=0.01)
+    assert {"503": 1} == f.failed
+    assert "failed 503 1" in f.line()
+
+
+def test_renders_without_a_terminal():
+    """The figures render as text (what a terminal's dashboard shows)."""
+
+    run = _run()
+    out = io.StringIO()
+    Console(file=out, width=100).print(figures_table(live_figures([run], 500, 1.0)))
+    assert "in flight" in out.getvalue()
+    assert "no failed requests" in out.getvalue()
