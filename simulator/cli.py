@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -26,7 +27,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, catalog, contract, dashboard, report, retry
+from . import __version__, catalog, contract, dashboard, html_report, report, retry
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
@@ -47,7 +48,14 @@ from .run import (
     replay,
     scenario_options,
 )
-from .scenario import Phase, Scenario, ScenarioError, load_scenario
+from .scenario import (
+    Phase,
+    Scenario,
+    ScenarioError,
+    Threshold,
+    load_scenario,
+    parse_threshold,
+)
 from .signing import (
     ClientSecret,
     SigningOptions,
@@ -146,10 +154,71 @@ allow_remote_option = click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
 )
 
-# What a run writes, for send and run alike.
+# What a run writes, for send, run and bench alike.
 report_option = click.option(
     "--report", "report_path", metavar="FILE.json", help="Write the run report as JSON."
 )
+
+
+def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--report, --html, --junit, --markdown: one set for every load command."""
+    for option in reversed(
+        (
+            report_option,
+            click.option(
+                "--html",
+                "html_path",
+                metavar="FILE.html",
+                help="Write a self-contained HTML report with charts (opens offline).",
+            ),
+            click.option(
+                "--junit",
+                "junit_path",
+                metavar="FILE.xml",
+                help="Thresholds (and delivery) as JUnit XML, for CI.",
+            ),
+            click.option(
+                "--markdown",
+                "markdown_path",
+                metavar="FILE.md",
+                help="Append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
+            ),
+        )
+    ):
+        f = option(f)
+    return f
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where a run's reports go (None: not asked for)."""
+
+    report_path: str | None = None
+    html_path: str | None = None
+    junit_path: str | None = None
+    markdown_path: str | None = None
+
+
+threshold_option = click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="EXPR",
+    help="Pass/fail rule like 'p99_ms < 250' or 'error_rate <= 0.01' (repeatable; "
+    "same metrics as a scenario's thresholds).",
+)
+
+
+def _thresholds(values: Sequence[str]) -> list[Threshold]:
+    out = []
+    for text in values:
+        try:
+            out.append(parse_threshold(text))
+        except ValueError as exc:
+            raise UsageError(f"--threshold: {exc}") from None
+    return out
+
+
 ledger_option = click.option(
     "--ledger",
     "ledger_path",
@@ -268,7 +337,8 @@ record_option = click.option(
     is_flag=True,
     help="Send non-ASCII as \\uXXXX escapes instead of raw UTF-8.",
 )
-@report_option
+@threshold_option
+@output_options
 @ledger_option
 @record_option
 @allow_remote_option
@@ -302,7 +372,11 @@ def send(
     public_url: str | None,
     distinct: int | None,
     escape_unicode: bool,
+    thresholds: tuple[str, ...],
     report_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
     ledger_path: str | None,
     record_path: str | None,
     allow_remote: bool,
@@ -343,9 +417,11 @@ def send(
         ledger_path=ledger_path,
         record_path=record_path,
     )
+    rules = _thresholds(thresholds)
     console = Console(highlight=False)
     result = asyncio.run(run_with_progress(options, console, quiet))
-    finish(result, console, report_path)
+    outputs = Outputs(report_path, html_path, junit_path, markdown_path)
+    finish(result, console, outputs, check_thresholds(rules, result), "send")
 
 
 def build_send_options(**settings: Any) -> SendOptions:
@@ -422,17 +498,38 @@ async def run_all(
                 loop.remove_signal_handler(sig)
 
 
-def finish(result: RunResult, console: Console, report_path: str | None) -> None:
+def finish(
+    result: RunResult,
+    console: Console,
+    outputs: Outputs,
+    checks: Sequence[Check] = (),
+    name: str = "run",
+) -> None:
     """
-    Print the summary, write the report, exit with the run's status.
+    Print the summary and thresholds, write every report asked for, and exit
+    with the run's status: thresholds decide when there are any, else whether
+    every event was delivered.
     """
     console.print(report.render(result))
-    if report_path:
-        report.write_json(result, report_path)
-        console.print(f"report written to {report_path}", style="dim")
+    if checks:
+        console.print(report.render_checks(checks))
+    if outputs.report_path:
+        report.write_json(result, outputs.report_path, checks)
+        console.print(f"report written to {outputs.report_path}", style="dim")
+    if outputs.html_path:
+        html_report.write_html(result, outputs.html_path, f"hubsim {name}", checks)
+        console.print(f"HTML report written to {outputs.html_path}", style="dim")
+    if outputs.junit_path:
+        xml = report.thresholds_junit(checks, name, result)
+        Path(outputs.junit_path).write_text(xml, encoding="utf-8")
+    if outputs.markdown_path:
+        with open(outputs.markdown_path, "a", encoding="utf-8") as out:
+            out.write(report.markdown(result, checks, name))
     if result.interrupted:
         sys.exit(ExitCode.INTERRUPTED)
-    if not result.all_delivered:
+    if not result.ledger.balanced or not all(c.ok for c in checks):
+        sys.exit(ExitCode.NOT_DELIVERED)
+    if not checks and not result.all_delivered:
         sys.exit(ExitCode.NOT_DELIVERED)
 
 
@@ -733,18 +830,9 @@ def main() -> None:
     metavar="KEY.PATH=VALUE",
     help="Override a scenario key, e.g. --set phases[0].rate=500 (repeatable).",
 )
-@report_option
+@output_options
 @ledger_option
 @record_option
-@click.option(
-    "--junit", "junit_path", metavar="FILE.xml", help="Thresholds as JUnit XML."
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    metavar="FILE.md",
-    help="A Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
-)
 @click.option("--quiet", "-q", is_flag=True, help="No live progress.")
 def run_command(
     scenario_path: str,
@@ -752,10 +840,11 @@ def run_command(
     secret: str | None,
     overrides: tuple[str, ...],
     report_path: str | None,
-    ledger_path: str | None,
-    record_path: str | None,
+    html_path: str | None,
     junit_path: str | None,
     markdown_path: str | None,
+    ledger_path: str | None,
+    record_path: str | None,
     quiet: bool,
 ) -> None:
     """
@@ -776,25 +865,8 @@ def run_command(
             quiet,
         )
     )
-    console.print(report.render(result))
-    if checks:
-        console.print(report.render_checks(checks))
-    if report_path:
-        report.write_json(result, report_path, checks)
-        console.print(f"report written to {report_path}", style="dim")
-    if junit_path:
-        xml = report.thresholds_junit(checks, scenario.name)
-        Path(junit_path).write_text(xml, encoding="utf-8")
-    if markdown_path:
-        summary = report.markdown(result, checks, scenario.name)
-        with open(markdown_path, "a", encoding="utf-8") as out:
-            out.write(summary)
-    if result.interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    if not result.ledger.balanced or not all(c.ok for c in checks):
-        sys.exit(ExitCode.NOT_DELIVERED)
-    if not checks and not result.all_delivered:
-        sys.exit(ExitCode.NOT_DELIVERED)
+    outputs = Outputs(report_path, html_path, junit_path, markdown_path)
+    finish(result, console, outputs, checks, scenario.name)
 
 
 async def _run_scenario(
@@ -1114,7 +1186,15 @@ def _load_stats(path: str) -> Stats:
 @click.option(
     "--json", "json_path", metavar="FILE.json", help="Write the merged stats."
 )
-def report_command(paths: tuple[str, ...], json_path: str | None) -> None:
+@click.option(
+    "--html",
+    "html_path",
+    metavar="FILE.html",
+    help="Write a self-contained HTML report with charts.",
+)
+def report_command(
+    paths: tuple[str, ...], json_path: str | None, html_path: str | None
+) -> None:
     """
     Re-render saved runs (--report files), merged into one when several:
     histograms add up, so percentiles are those of all requests together.
@@ -1127,6 +1207,12 @@ def report_command(paths: tuple[str, ...], json_path: str | None) -> None:
     if json_path:
         doc = {"schema_version": report.SCHEMA_VERSION, "stats": merged.to_json()}
         Path(json_path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    if html_path:
+        page = html_report.to_html(merged, f"hubsim report: {title}")
+        Path(html_path).write_text(page, encoding="utf-8")
+    if html_path:
+        page = html_report.to_html(merged, f"hubsim report: {title}")
+        Path(html_path).write_text(page, encoding="utf-8")
 
 
 @cli.command("compare")

@@ -174,6 +174,7 @@ class DeliveryEngine:
         self._retries: list[tuple[float, int, int, Batch]] = []
         self._source: Iterator[Batch] | AsyncIterator[Batch] | None = None
         self._in_flight = 0
+        self._peak_in_flight = 0
         self._stopping = False
         self._wake = asyncio.Event()
         self._timer_owner = False
@@ -185,6 +186,14 @@ class DeliveryEngine:
     def in_flight(self) -> int:
         """Requests on the wire now."""
         return self._in_flight
+
+    def take_peak_in_flight(self) -> int:
+        """
+        The most requests in flight since the last call (samples miss the
+        short peaks of a fast receiver; this does not).
+        """
+        peak, self._peak_in_flight = self._peak_in_flight, self._in_flight
+        return peak
 
     @property
     def waiting_retries(self) -> int:
@@ -256,6 +265,8 @@ class DeliveryEngine:
                 return
             batch, number = job
             self._in_flight += 1
+            if self._in_flight > self._peak_in_flight:
+                self._peak_in_flight = self._in_flight
             try:
                 attempt, retry_after = await self._send(session, batch, number)
             finally:

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .run import Check, RunResult
-from .stats import Comparison, Stats
+from .stats import Comparison, Percentiles, Stats
 
 #: 2: adds "stats" (histograms, series, breakdowns) so runs merge and compare.
 SCHEMA_VERSION: Final = 2
@@ -144,7 +144,10 @@ def render(result: RunResult) -> RenderableType:
         f"p50 {_ms(s.latency.p50)}  p90 {_ms(s.latency.p90)}  "
         f"p99 {_ms(s.latency.p99)}  max {_ms(s.latency.max)}",
     )
+    for label, value in _extra_rows(result):
+        reqs.add_row(label, value)
     reqs.add_row("duration", f"{s.duration_s:,.2f} s")
+    apps = _apps_table(result.stats)
 
     if not ledger.balanced:
         verdict = Text(
@@ -167,7 +170,52 @@ def render(result: RunResult) -> RenderableType:
         f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
         style="dim",
     )
-    return Group(events, Text(""), reqs, Text(""), invariant, verdict)
+    parts: list[RenderableType] = [events, Text(""), reqs, Text("")]
+    if apps is not None:
+        parts += [apps, Text("")]
+    return Group(*parts, invariant, verdict)
+
+
+def _percentiles(p: Percentiles) -> str:
+    return f"p50 {_ms(p.p50)}  p90 {_ms(p.p90)}  p99 {_ms(p.p99)}  max {_ms(p.max)}"
+
+
+def _extra_rows(result: RunResult) -> list[tuple[str, str]]:
+    """Rows only some runs have: scheduled sends, backlog, retries."""
+    s, ledger = result.summary, result.ledger
+    rows = []
+    if s.intended is not None:
+        rows.append(("from schedule", _percentiles(s.intended)))
+        late = f"{s.late_sends:,} of {s.scheduled_sends:,} scheduled sends"
+        if s.dropped_sends:
+            late += f", {s.dropped_sends:,} never sent"
+        rows.append(("late", late))
+    if s.peak_backlog:
+        drained = f", drained in {s.drain_s:,.0f} s" if s.drain_s is not None else ""
+        rows.append(("backlog", f"peak {s.peak_backlog:,} events waiting{drained}"))
+    if ledger.delivered and len(ledger.delivered_on_attempt) > 1:
+        retries = sum(k * n for k, n in ledger.delivered_on_attempt.items())
+        rows.append(
+            ("retries", f"{retries / ledger.delivered:.2f} per delivered event")
+        )
+    return rows
+
+
+def _apps_table(stats: Stats | None) -> RenderableType | None:
+    """Per-app figures when a run had several apps."""
+    if stats is None or len(stats.by_app) < 2:
+        return None
+    table = Table("app", "requests", "events", "errors", "p50", "p99", title="By app")
+    for app_id, part in sorted(stats.by_app.items()):
+        table.add_row(
+            str(app_id),
+            f"{part.requests:,}",
+            f"{part.events:,}",
+            f"{part.errors:,}",
+            _ms(part.latency.percentile(50)),
+            _ms(part.latency.percentile(99)),
+        )
+    return table
 
 
 def render_stats(stats: Stats, title: str) -> RenderableType:
@@ -198,9 +246,20 @@ def render_stats(stats: Stats, title: str) -> RenderableType:
         "families",
         ", ".join(f"{k}: {v:,}" for k, v in stats.family_events.most_common()),
     )
-    series = Table(
-        "second", "requests", "events", "errors", "p50", "p99", title="per second"
+    if s.intended is not None:
+        head.add_row("from schedule", _percentiles(s.intended))
+        head.add_row("late sends", f"{s.late_sends:,} of {s.scheduled_sends:,}")
+    head.add_row(
+        "by attempt",
+        ", ".join(
+            f"{k}: {h.total:,} (p99 {_ms(h.percentile(99))})"
+            for k, h in sorted(stats.latency_by_attempt.items())
+        ),
     )
+    series = Table(
+        "second", "requests", "events", "errors", "in flight", "waiting", "p50",
+        "p99", title="per second",
+    )  # fmt: skip
     t0 = min(stats.series, default=0)
     for sec, data in sorted(stats.series.items()):
         series.add_row(
@@ -208,10 +267,13 @@ def render_stats(stats: Stats, title: str) -> RenderableType:
             f"{data.requests:,}",
             f"{data.events:,}",
             f"{data.errors:,}",
+            f"{data.in_flight:,}",
+            f"{data.backlog:,}",
             _ms(data.latency.percentile(50)),
             _ms(data.latency.percentile(99)),
         )
-    return Group(head, Text(""), series)
+    apps = _apps_table(stats)
+    return Group(head, Text(""), *([apps, Text("")] if apps else []), series)
 
 
 def render_comparison(rows: Sequence[Comparison], tolerance: float) -> RenderableType:
@@ -227,17 +289,34 @@ def render_comparison(rows: Sequence[Comparison], tolerance: float) -> Renderabl
     return table
 
 
-def thresholds_junit(checks: Sequence[Check], name: str) -> str:
+def thresholds_junit(
+    checks: Sequence[Check], name: str, result: RunResult | None = None
+) -> str:
     """
-    A scenario's thresholds as JUnit XML: one testcase per threshold.
+    Thresholds as JUnit XML: one testcase per threshold, plus one for the
+    ledger's invariant (every generated event accounted for) when given a run.
     """
     from xml.etree import ElementTree as ET
 
-    failed = sum(1 for c in checks if not c.ok)
+    balanced = result is None or result.ledger.balanced
+    failed = sum(1 for c in checks if not c.ok) + (not balanced)
     suite = ET.Element(
-        "testsuite", name=f"hubsim {name}", tests=str(len(checks)),
+        "testsuite", name=f"hubsim {name}",
+        tests=str(len(checks) + (result is not None)),
         failures=str(failed), errors="0", skipped="0", time="0",
     )  # fmt: skip
+    if result is not None:
+        ledger = result.ledger
+        case = ET.SubElement(
+            suite, "testcase", classname="hubsim.ledger",
+            name="every generated event is delivered, given up or pending", time="0",
+        )  # fmt: skip
+        if not balanced:
+            failure = ET.SubElement(case, "failure", message="ledger mismatch")
+            failure.text = (
+                f"generated {ledger.generated} != delivered {ledger.delivered} + "
+                f"gave up {ledger.gave_up} + pending {ledger.pending_count}"
+            )
     for c in checks:
         case = ET.SubElement(
             suite, "testcase", classname="hubsim.thresholds", name=str(c.threshold),

@@ -422,7 +422,9 @@ class SendRun:
         async def sample() -> None:
             # Real sleeps, not the run's clock: a ManualClock must not advance.
             while True:
-                stats.gauge(clock.time(), engine.in_flight, self.backlog_events)
+                stats.gauge(
+                    clock.time(), engine.take_peak_in_flight(), self.backlog_events
+                )
                 await asyncio.sleep(SAMPLE_EVERY_S)
 
         def record(attempt: Attempt) -> None:

@@ -566,22 +566,10 @@ class _Checker:
             return ()
         out = []
         for item in raw:
-            m = _THRESHOLD_RE.match(item) if isinstance(item, str) else None
-            if m is None:
-                self.fail("thresholds", f"{_show(item)} is not `metric op number`")
-                continue
-            metric, op, number = m.groups()
-            if metric not in METRICS:
-                close = difflib.get_close_matches(metric, sorted(METRICS), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail("thresholds", f"unknown metric {metric!r}{hint}")
-                continue
             try:
-                value = float(number)
-            except ValueError:
-                self.fail("thresholds", f"{number!r} is not a number")
-                continue
-            out.append(Threshold(metric, op, value))  # type: ignore[arg-type]
+                out.append(parse_threshold(item))
+            except ValueError as exc:
+                self.fail("thresholds", str(exc))
         return tuple(out)
 
     def receiver(self, data: dict[str, Any]) -> Faults:
@@ -600,6 +588,25 @@ class _Checker:
         except (UsageError, TypeError) as exc:
             self.fail("receiver", str(exc).replace("--", "").replace("-", "_"))
             return Faults()
+
+
+def parse_threshold(text: Any) -> Threshold:
+    """
+    ``metric op number`` (``p99_ms < 500``); ValueError saying what is wrong.
+    """
+    m = _THRESHOLD_RE.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"{_show(text)} is not `metric op number`")
+    metric, op, number = m.groups()
+    if metric not in METRICS:
+        close = difflib.get_close_matches(metric, sorted(METRICS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"unknown metric {metric!r}{hint}")
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{number!r} is not a number") from None
+    return Threshold(metric, op, value)  # type: ignore[arg-type]
 
 
 def _show(value: Any) -> str:

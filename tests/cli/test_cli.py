@@ -482,3 +482,54 @@ class TestReportCommands:
         result = runner.invoke(cli, ["report", str(old)])
         assert ExitCode.BAD_INPUT == result.exit_code
         assert 1 == len(_lines(result.output))
+
+    def test_report_html(self, runner, threaded_receiver, tmp_path):
+        """hubsim report RUN.json --html re-renders a saved run as a page."""
+
+        a, page = tmp_path / "a.json", tmp_path / "a.html"
+        self._run(runner, threaded_receiver.url, a)
+        result = runner.invoke(cli, ["report", str(a), "--html", str(page)])
+        assert 0 == result.exit_code, result.output
+        assert "Latency by percentile" in page.read_text()
+
+
+class TestSendOutputs:
+    def test_every_output_and_thresholds(self, runner, threaded_receiver, tmp_path):
+        """send --threshold with --html --junit --markdown writes each file."""
+
+        html, xml, md = tmp_path / "r.html", tmp_path / "r.xml", tmp_path / "r.md"
+        result = runner.invoke(
+            cli,
+            _send(
+                threaded_receiver.url, "-n", "300",
+                "--threshold", "p99_ms < 5000", "--threshold", "error_rate == 0",
+                "--html", str(html), "--junit", str(xml), "--markdown", str(md),
+            ),
+        )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        assert "hubsim send" in html.read_text()
+        assert 'tests="3"' in xml.read_text()
+        assert 'failures="0"' in xml.read_text()
+        assert "p99_ms < 5000" in md.read_text()
+
+    def test_failed_threshold_exits_1(self, runner, threaded_receiver, tmp_path):
+        """A threshold that does not hold fails the run even if all is delivered."""
+
+        xml = tmp_path / "r.xml"
+        result = runner.invoke(
+            cli,
+            _send(threaded_receiver.url, "-n", "100", "--threshold",
+                  "p50_ms < 0.000001", "--junit", str(xml)),
+        )  # fmt: skip
+        assert ExitCode.NOT_DELIVERED == result.exit_code, result.output
+        assert 'failures="1"' in xml.read_text()
+
+    def test_bad_threshold_is_one_line(self, runner, threaded_receiver):
+        """A misspelt metric is a one-line input error with a suggestion."""
+
+        result = runner.invoke(
+            cli, _send(threaded_receiver.url, "--threshold", "p99ms < 5")
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert 1 == len(_lines(result.output))
+        assert "did you mean 'p99_ms'" in result.output

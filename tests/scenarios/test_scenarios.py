@@ -344,7 +344,10 @@ class TestPhaseOrder:
 
 class TestCiOutputs:
     def test_junit_and_markdown(self, tmp_path):
-        """--junit writes one testcase per threshold; --markdown a summary table."""
+        """
+        --junit writes one testcase per threshold and one for the ledger (valid
+        JUnit XML); --markdown a summary table.
+        """
 
         import xmlschema
 
@@ -358,7 +361,7 @@ class TestCiOutputs:
             str(Path(__file__).parents[1] / "data" / "junit.xsd")
         )
         schema.validate(str(junit))
-        assert 3 == len(junit.read_text().split("<testcase")) - 1
+        assert 4 == len(junit.read_text().split("<testcase")) - 1
         text = md.read_text()
         assert text.startswith("### hubsim: quickstart ✅ passed")
         assert "`delivered_ratio == 1`" in text
