@@ -27,7 +27,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__, catalog, contract, dashboard, html_report, report, retry
+from . import (
+    __version__,
+    aio,
+    bench,
+    catalog,
+    contract,
+    dashboard,
+    html_report,
+    report,
+    retry,
+)
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
 from .pacing import phase_events
@@ -419,7 +429,7 @@ def send(
     )
     rules = _thresholds(thresholds)
     console = Console(highlight=False)
-    result = asyncio.run(run_with_progress(options, console, quiet))
+    result = aio.run(run_with_progress(options, console, quiet))
     outputs = Outputs(report_path, html_path, junit_path, markdown_path)
     finish(result, console, outputs, check_thresholds(rules, result), "send")
 
@@ -629,7 +639,7 @@ def receive(
         save_path=save,
         faults=faults,
     )
-    asyncio.run(_receive(config, host, port))
+    aio.run(_receive(config, host, port))
 
 
 async def _receive(config: ReceiverConfig, host: str, port: int) -> None:
@@ -760,14 +770,12 @@ def demo(scenario_path: str | None) -> None:
         console.print(f"[bold]{scenario.name}[/]: {scenario.description}")
         console.print(f"receiver {base} (own process) · {total:,} events → {target}")
         options = scenario_options(scenario, target, ClientSecret(secret))
-        result = asyncio.run(
-            run_with_progress(options, console, False, scenario.phases)
-        )
+        result = aio.run(run_with_progress(options, console, False, scenario.phases))
         console.print(report.render(result))
         checks = check_thresholds(scenario.thresholds, result)
         if checks:
             console.print(report.render_checks(checks))
-        seen = asyncio.run(_fetch_stats(f"{base}/stats"))
+        seen = aio.run(_fetch_stats(f"{base}/stats"))
         table = Table("receiver /stats", "value", "expected")
         rows = [
             ("distinct events", seen["distinct_events"], result.ledger.delivered),
@@ -855,7 +863,7 @@ def run_command(
     """
     scenario = load_scenario(scenario_path, overrides)
     console = Console(highlight=False)
-    result, checks = asyncio.run(
+    result, checks = aio.run(
         _run_scenario(
             scenario,
             target,
@@ -1035,7 +1043,7 @@ def replay_command(
         )
         return
     key = None if keep_signatures else _secret(secret)
-    result = asyncio.run(
+    result = aio.run(
         replay(
             requests,
             target,
@@ -1134,7 +1142,7 @@ def contract_command(
         await preflight(url)
         return await contract.run_contract(options)
 
-    results = asyncio.run(go())
+    results = aio.run(go())
     table = Table("check", "", "what it saw", "verdict")
     for r in results:
         mark = (
@@ -1160,6 +1168,292 @@ def contract_command(
         )
         sys.exit(ExitCode.NOT_DELIVERED)
     console.print(f"[bold green]✔ all {len(results)} checks passed[/]", markup=True)
+
+
+# ---------------------------------------------------------------------------
+# bench
+# ---------------------------------------------------------------------------
+@cli.command("bench")
+@click.argument("target_url")
+@secret_option
+@click.option(
+    "--model",
+    type=click.Choice(["closed", "open"]),
+    default="closed",
+    show_default=True,
+    help="closed: each slot sends again as soon as it is answered (HubSpot at its "
+    "limit); open: batches start at --rate whatever the receiver does.",
+)
+@click.option(
+    "--max-concurrent",
+    type=int,
+    help="Requests in flight at most (closed default 10, as HubSpot; open "
+    f"default {bench.OPEN_MAX_IN_FLIGHT}).",
+)
+@click.option(
+    "--rate",
+    type=float,
+    metavar="R",
+    help="Open model: requests (full batches) per second; see --per.",
+)
+@click.option(
+    "--per",
+    type=click.Choice(["requests", "events"]),
+    default="requests",
+    show_default=True,
+    help="Unit of --rate and of an open-model --ramp.",
+)
+@click.option(
+    "--duration",
+    default=10.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop starting requests after this long (each ramp step: STEP_SECONDS).",
+)
+@click.option("--requests", "max_requests", type=int, help="Send at most this many.")
+@click.option(
+    "--ramp",
+    metavar="FROM:TO:STEP:STEP_SECONDS",
+    help="Step the concurrency (closed) or rate (open) until --slo breaks.",
+)
+@click.option(
+    "--slo",
+    metavar="RULES",
+    help="Service-level objective, e.g. 'p99<250ms,errors<1%' (default with "
+    "--ramp: that one).",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Processes generating load (when one core is not enough).",
+)
+@click.option(
+    "--batch-size",
+    default=catalog.MAX_BATCH_SIZE,
+    show_default=True,
+    help="Events per request.",
+)
+@click.option(
+    "--timeout", default=5.0, show_default=True, help="Response timeout in seconds."
+)
+@click.option(
+    "--distinct",
+    default=20_000,
+    show_default=True,
+    metavar="N",
+    help="Different events pre-rendered, then re-sent with fresh ids.",
+)
+@click.option("--seed", type=int, help="Makes events reproducible.")
+@click.option("--types", "-t", multiple=True, metavar="LIST", help="As for send.")
+@output_options
+@allow_remote_option
+@click.option("--no-preflight", is_flag=True, help="Skip the connection check.")
+@click.option("--quiet", "-q", is_flag=True, help="No live display.")
+def bench_command(
+    target_url: str,
+    secret: str | None,
+    model: str,
+    max_concurrent: int | None,
+    rate: float | None,
+    per: str,
+    duration: float,
+    max_requests: int | None,
+    ramp: str | None,
+    slo: str | None,
+    workers: int,
+    batch_size: int,
+    timeout: float,
+    distinct: int,
+    seed: int | None,
+    types: tuple[str, ...],
+    report_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
+    allow_remote: bool,
+    no_preflight: bool,
+    quiet: bool,
+) -> None:
+    """
+    Measure how much TARGET_URL takes: requests/s and latency at HubSpot's 10
+    in flight (closed), at a fixed rate (open), or up to the knee (--ramp).
+
+    \b
+    Examples:
+      hubsim bench http://127.0.0.1:8080/hook -s $SECRET --duration 10
+      hubsim bench URL -s $SECRET --model open --rate 200
+      hubsim bench URL -s $SECRET --ramp 10:100:10:5 --slo 'p99<250ms,errors<1%'
+    """
+    check_target_url(target_url, allow_remote)
+    factor = 1.0 if per == "requests" else 1.0 / batch_size
+    steps = bench.Ramp.parse(ramp) if ramp else None
+    objective = (
+        bench.Slo.parse(slo or "p99<250ms,errors<1%") if (slo or steps) else None
+    )
+    if model == "open" and rate is None and steps is None:
+        raise UsageError("--model open needs --rate (or --ramp)")
+    if model == "closed" and rate is not None:
+        raise UsageError("--rate is for --model open")
+    opts = bench.BenchOptions(
+        target_url=target_url,
+        secret=_secret(secret),
+        model="open" if model == "open" else "closed",
+        concurrency=max_concurrent,
+        rate=rate * factor if rate is not None else (0.0 if model == "open" else None),
+        duration_s=duration,
+        max_requests=max_requests,
+        batch_size=batch_size,
+        timeout_s=timeout,
+        distinct=distinct,
+        seed=seed,
+        types=_csv(types),
+        workers=workers,
+        allow_remote=allow_remote,
+    )
+    if not no_preflight:
+        aio.run(preflight(target_url, 3.0))
+    console = Console(highlight=False)
+    outputs = Outputs(report_path, html_path, junit_path, markdown_path)
+    if steps is not None:
+        assert objective is not None
+        _bench_ramp(opts, steps, objective, factor, console, outputs)
+        return
+    live = None if quiet or workers > 1 else console
+    if not quiet:
+        what = f"{opts.slots} in flight" if model == "closed" else f"{rate:g} {per}/s"
+        console.print(
+            f"[bold]bench[/] {model} model, {what}, {duration:g} s, "
+            f"{workers} worker{'s' * (workers > 1)}, {aio.loop_name()} → {target_url}"
+        )
+    m = bench.measure(opts, opts.slots, opts.rate, live)
+    checks = objective.check(m.stats) if objective else []
+    console.print(report.render(m.result))
+    console.print(_bench_table(m))
+    for warning in m.warnings():
+        err_console.print(f"[yellow]warning:[/] {warning}", markup=True)
+    _finish_bench(m, checks, console, outputs, {"bench": m.to_json()})
+
+
+def _bench_table(m: bench.Measurement) -> Table:
+    table = Table(title="Bench", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    table.add_row("requests/s", f"{m.requests_per_s:,.1f}")
+    table.add_row("events/s", f"{m.events_per_s:,.1f}")
+    table.add_row("window", f"{m.elapsed_s:,.2f} s")
+    table.add_row(
+        "hubsim CPU", f"{m.cpu_share:.0%} of {m.workers} core{'s' * (m.workers > 1)}"
+    )
+    table.add_row("event loop", m.loop)
+    return table
+
+
+def _bench_ramp(
+    opts: bench.BenchOptions,
+    steps: bench.Ramp,
+    objective: bench.Slo,
+    factor: float,
+    console: Console,
+    outputs: Outputs,
+) -> None:
+    unit = "in flight" if opts.model == "closed" else "requests/s"
+    console.print(
+        f"[bold]ramp[/] {opts.model} model: {unit} "
+        f"{steps.start:g}→{steps.stop:g} by {steps.step:g}, "
+        f"{steps.step_s:g} s a step, until {objective} breaks"
+    )
+    scaled = steps
+    if opts.model == "open":
+        scaled = bench.Ramp(
+            steps.start * factor, steps.stop * factor, steps.step * factor, steps.step_s
+        )
+
+    def on_step(step: bench.Step) -> None:
+        m = step.measurement
+        mark = "[green]held[/]" if step.held else "[red]broke[/]"
+        console.print(
+            f"  {step.value / factor if opts.model == 'open' else step.value:>8g} "
+            f"{unit}: {m.requests_per_s:>9,.1f} req/s  "
+            + "  ".join(f"{c.threshold.metric} {c.measured:,.4g}" for c in step.checks)
+            + f"  {mark}",
+            markup=True,
+        )
+
+    done, knee = bench.ramp(opts, scaled, objective, on_step)
+    table = Table(unit, "requests/s", "events/s", *(str(r) for r in objective.rules))
+    for step in done:
+        value = step.value / factor if opts.model == "open" else step.value
+        table.add_row(
+            f"{value:g}",
+            f"{step.measurement.requests_per_s:,.1f}",
+            f"{step.measurement.events_per_s:,.1f}",
+            *(f"{c.measured:,.4g} {'✔' if c.ok else '✘'}" for c in step.checks),
+        )
+    console.print(table)
+    last = done[-1]
+    if knee is None:
+        console.print(f"[bold red]✘ the first step already broke {objective}[/]")
+    else:
+        value = knee.value / factor if opts.model == "open" else knee.value
+        held_all = knee is last
+        console.print(
+            f"[bold green]knee: {value:g} {unit}[/] "
+            f"({knee.measurement.requests_per_s:,.1f} requests/s held {objective})"
+            + (" — every step held; raise TO to find the break" if held_all else "")
+        )
+    for warning in last.measurement.warnings():
+        err_console.print(f"[yellow]warning:[/] {warning}", markup=True)
+    shown = knee or last
+    extra = {
+        "bench": shown.measurement.to_json(),
+        "ramp": {
+            "unit": unit,
+            "slo": str(objective),
+            "knee": None
+            if knee is None
+            else (knee.value / factor if opts.model == "open" else knee.value),
+            "steps": [
+                {
+                    "value": s.value / factor if opts.model == "open" else s.value,
+                    "held": s.held,
+                    **s.measurement.to_json(),
+                    "slo": [
+                        {"rule": str(c.threshold), "measured": round(c.measured, 6),
+                         "ok": c.ok}
+                        for c in s.checks
+                    ],
+                }
+                for s in done
+            ],
+        },
+    }  # fmt: skip
+    _finish_bench(shown.measurement, shown.checks, console, outputs, extra, knee)
+
+
+def _finish_bench(
+    m: bench.Measurement,
+    checks: Sequence[Check],
+    console: Console,
+    outputs: Outputs,
+    extra: dict[str, Any],
+    knee: bench.Step | bool | None = True,
+) -> None:
+    if checks:
+        console.print(report.render_checks(checks))
+    if outputs.report_path:
+        report.write_json(m.result, outputs.report_path, checks, extra)
+        console.print(f"report written to {outputs.report_path}", style="dim")
+    if outputs.html_path:
+        html_report.write_html(m.result, outputs.html_path, "hubsim bench", checks)
+    if outputs.junit_path:
+        xml = report.thresholds_junit(checks, "bench")
+        Path(outputs.junit_path).write_text(xml, encoding="utf-8")
+    if outputs.markdown_path:
+        with open(outputs.markdown_path, "a", encoding="utf-8") as out:
+            out.write(report.markdown(m.result, checks, "bench"))
+    if knee is None or not all(c.ok for c in checks):
+        sys.exit(ExitCode.NOT_DELIVERED)
 
 
 # ---------------------------------------------------------------------------

@@ -156,12 +156,14 @@ def figures_table(f: LiveFigures) -> RenderableType:
 class _Dashboard(Progress):
     """A progress bar with the figures table under it (rich's own pattern)."""
 
-    def __init__(self, figures: Callable[[], LiveFigures], console: Console):
+    def __init__(
+        self, figures: Callable[[], LiveFigures], console: Console, by_time: bool
+    ):
         self._figures = figures  # before super(): it renders once already
         super().__init__(
-            TextColumn("[bold]delivering"),
+            TextColumn("[bold]measuring" if by_time else "[bold]delivering"),
             BarColumn(),
-            MofNCompleteColumn(),
+            TimeElapsedColumn() if by_time else MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=console,
         )
@@ -173,24 +175,34 @@ class _Dashboard(Progress):
 
 @contextlib.contextmanager
 def live(
-    runs: Sequence[SendRun], total: int, console: Console
+    runs: Sequence[SendRun],
+    total: int | None,
+    console: Console,
+    duration_s: float | None = None,
 ) -> Iterator[Callable[[], None]]:
     """
     A ``tick()`` to call a few times a second while ``runs`` execute: it
     refreshes the dashboard on a terminal, or prints a plain line every
-    :data:`PLAIN_EVERY_S` seconds otherwise.
+    :data:`PLAIN_EVERY_S` seconds otherwise. Progress is events settled out of
+    ``total``, or seconds out of ``duration_s`` for a run bounded by time.
     """
+    by_time = total is None
+    events = total or 0
 
     def figures() -> LiveFigures:
-        return live_figures(runs, total, time.time())
+        return live_figures(runs, events, time.time())
 
     if console.is_terminal:
-        dashboard = _Dashboard(figures, console)
-        task = dashboard.add_task("delivering", total=total)
+        dashboard = _Dashboard(figures, console, by_time)
+        task = dashboard.add_task("delivering", total=duration_s if by_time else total)
+        t0 = time.perf_counter()
 
         def tick() -> None:
-            settled = sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
-            dashboard.update(task, completed=settled)
+            if by_time:
+                done = min(time.perf_counter() - t0, duration_s or 0.0)
+            else:
+                done = sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
+            dashboard.update(task, completed=done)
 
         with dashboard:
             yield tick

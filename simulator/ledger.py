@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
@@ -93,6 +93,29 @@ class Ledger:
         self.counts.update(other.counts)
         self.delivered_on_attempt.update(other.delivered_on_attempt)
         self.gave_up_errors.update(other.gave_up_errors)
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts (not the sink), to merge ledgers from other processes."""
+        return {
+            "generated": self.generated,
+            "outcomes": {o.value: n for o, n in self.counts.items()},
+            "delivered_on_attempt": {
+                str(k): n for k, n in self.delivered_on_attempt.items()
+            },
+            "gave_up_errors": dict(self.gave_up_errors),
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Ledger:
+        """The counts :meth:`to_json` wrote."""
+        ledger = cls()
+        ledger.generated = int(doc["generated"])
+        ledger.counts.update({Outcome(o): int(n) for o, n in doc["outcomes"].items()})
+        ledger.delivered_on_attempt.update(
+            {int(k): int(n) for k, n in doc["delivered_on_attempt"].items()}
+        )
+        ledger.gave_up_errors.update(doc["gave_up_errors"])
+        return ledger
 
     def pending(self, batch: Batch, attempts_made: int = 0) -> None:
         """Record a batch the run stopped before settling."""

@@ -7,7 +7,7 @@ machines. Rendering only; every figure comes from :class:`Summary` and the
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -78,12 +78,17 @@ def _summary_json(result: RunResult) -> dict[str, Any]:
 
 
 def write_json(
-    result: RunResult, path: str | Path, checks: Sequence[Check] = ()
+    result: RunResult,
+    path: str | Path,
+    checks: Sequence[Check] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """
-    Write :func:`to_json` (and threshold results, if any) to ``path``.
+    Write :func:`to_json` (and threshold results, if any, and ``extra`` keys
+    such as bench figures) to ``path``.
     """
     doc = to_json(result)
+    doc.update(extra or {})
     if checks:
         doc["thresholds"] = [
             {

@@ -139,10 +139,19 @@ class SendOptions:
     ledger_path: str | None = None
     record_path: str | None = None
     workflow: bool = False
+    #: Stop starting requests after this many seconds (in-flight ones finish).
+    duration_s: float | None = None
+    #: Open model: start a full batch this many times a second, whatever the
+    #: receiver does (None: closed model, each slot sends as soon as it is free).
+    rate: float | None = None
 
     def __post_init__(self) -> None:
         if self.events < 1:
             raise UsageError("--events must be at least 1")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise UsageError("--duration must be more than 0 seconds")
+        if self.rate is not None and self.rate <= 0:
+            raise UsageError("--rate must be more than 0")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
 
@@ -316,6 +325,73 @@ class _PacedStream:
         return batch
 
 
+class _OpenStream:
+    """
+    Full batches at a fixed rate, the open model: batch i is due at
+    start + i / rate. A slot takes the next due batch; when every slot is busy
+    at that moment the send starts late, and latency is also measured from the
+    due moment (``Batch.due``), as wrk2 does. Due batches a bounded run never
+    started are counted as dropped, never silently skipped.
+    """
+
+    def __init__(self, run: SendRun, rate: float, batch_size: int, total: int):
+        self._run = run
+        self._interval = 1.0 / rate
+        self._size = batch_size
+        self._remaining = total
+        self._lock = asyncio.Lock()
+        self._start: float | None = None
+        self._next = 0
+        self._seq = 0
+
+    @property
+    def backlog_events(self) -> int:
+        """Events of batches already due that no slot has taken yet."""
+        if self._start is None:
+            return 0
+        due = int((self._run.clock.monotonic() - self._start) / self._interval) + 1
+        return max(0, min(due - self._next, self._remaining // self._size)) * self._size
+
+    def dropped(self, until: float) -> int:
+        """Batches due before monotonic ``until`` that were never started."""
+        if self._start is None:
+            return 0
+        due = int((until - self._start) / self._interval) + 1
+        return max(0, min(due - self._next, -(-self._remaining // self._size)))
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __aiter__(self) -> AsyncIterator[Batch]:
+        return self
+
+    async def __anext__(self) -> Batch:
+        run, clock = self._run, self._run.clock
+        # One slot at a time waits for the next moment; the others queue here,
+        # so a moment that finds every slot busy is simply taken late.
+        async with self._lock:
+            if self._remaining <= 0 or run.stopped:
+                raise StopAsyncIteration
+            if self._start is None:
+                self._start = clock.monotonic()
+            due = self._start + self._next * self._interval
+            while not run.stopped and (wait := due - clock.monotonic()) > 0:
+                await clock.sleep(min(wait, 0.05))
+            if run.stopped:
+                raise StopAsyncIteration
+            self._next += 1
+            n = min(self._size, self._remaining)
+            self._remaining -= n
+        wall_due = clock.time() - (clock.monotonic() - due)
+        run.source.set_time(int(wall_due * 1000))
+        self._seq += 1
+        batch = Batch.from_block(
+            self._seq, run.source.app_id, run.source.render(n), wall_due
+        )
+        run.ledger.generated_batch(batch)
+        return batch
+
+
 class SendRun:
     """
     One run of ``hubsim send``: build, deliver, account. Stoppable from outside.
@@ -356,14 +432,18 @@ class SendRun:
         self._stopped = False
         self._checked = not options.preflight
         self.started_at: float | None = None
-        self._stream: _BatchStream | _PacedStream | None = None
+        self._stream: _BatchStream | _PacedStream | _OpenStream | None = None
+        self._expired = False
         #: The scenario phase under way (-1 before the first, or without phases).
         self.current_phase = -1
 
     @property
     def backlog_events(self) -> int:
         """Events due to be sent that wait for a free slot (retries included)."""
-        queued = self._stream.backlog_events if self._stream is not None else 0
+        stream = self._stream
+        queued = stream.backlog_events if stream is not None else 0
+        if isinstance(stream, _BatchStream) and self.options.duration_s is not None:
+            queued = 0  # bounded by time, not count: nothing is due, so none waits
         return queued + self.engine.due_retry_events
 
     async def check_target(self) -> None:
@@ -392,6 +472,11 @@ class SendRun:
         """True once :meth:`stop` was called."""
         return self._stopped
 
+    def _expire(self) -> None:
+        """The run's --duration is up: a normal end, not an interruption."""
+        self._expired = True
+        self.stop()
+
     def stop(self) -> None:
         """
         Stop generating; in-flight requests finish; the rest becomes pending.
@@ -408,9 +493,11 @@ class SendRun:
         opts = self.options
         await self.check_target()
         size = 1 if opts.workflow else opts.batch_size
-        stream: _BatchStream | _PacedStream
+        stream: _BatchStream | _PacedStream | _OpenStream
         if self.phases:
             stream = _PacedStream(self, self.phases, size)
+        elif opts.rate is not None:
+            stream = _OpenStream(self, opts.rate, size, opts.events)
         else:
             stream = _BatchStream(self.source, size, opts.events, self.ledger)
         self._stream = stream
@@ -437,12 +524,26 @@ class SendRun:
 
         t0 = time.perf_counter()
         self.started_at = t0
+        mono0 = self.clock.monotonic()
         sampler = asyncio.ensure_future(sample())
+        deadline = None
+        if opts.duration_s is not None:
+            deadline = asyncio.get_running_loop().call_later(
+                opts.duration_s, self._expire
+            )
         try:
             await self.engine.run(stream, record)
         finally:
             sampler.cancel()
             stream.close()
+            if deadline is not None:
+                deadline.cancel()
+            if isinstance(stream, _OpenStream):
+                stats.dropped_sends = stream.dropped(
+                    mono0 + (opts.duration_s or 0.0)
+                    if self._expired
+                    else self.clock.monotonic()
+                )
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)
             if file is not None:
@@ -453,7 +554,7 @@ class SendRun:
         return RunResult(
             summary=stats.summary(elapsed),
             ledger=ledger,
-            interrupted=self._stopped,
+            interrupted=self._stopped and not self._expired,
             app_id=self.source.app_id,
             portal_ids=self.source.portal_ids,
             target_url=opts.target_url,
@@ -488,6 +589,8 @@ def make_send_options(
     preflight: bool = True,
     ledger_path: str | None = None,
     record_path: str | None = None,
+    duration_s: float | None = None,
+    rate: float | None = None,
 ) -> SendOptions:
     """
     :class:`SendOptions` from flat settings (CLI flags or a scenario's keys),
@@ -538,6 +641,8 @@ def make_send_options(
         ledger_path=ledger_path,
         record_path=record_path,
         workflow=workflow,
+        duration_s=duration_s,
+        rate=rate,
     )
 
 

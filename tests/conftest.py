@@ -76,8 +76,13 @@ def capture_factory() -> Callable[..., Any]:
 class ThreadedReceiver:
     """The built-in receiver on its own loop in a thread, for CLI tests."""
 
-    def __init__(self, config: ReceiverConfig) -> None:
+    def __init__(
+        self,
+        config: ReceiverConfig | None = None,
+        app_factory: Callable[[], web.Application] | None = None,
+    ) -> None:
         self.config = config
+        self.app_factory = app_factory
         self.port = 0
         self.app: web.Application | None = None
         self._loop = asyncio.new_event_loop()
@@ -86,7 +91,11 @@ class ThreadedReceiver:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self.app = create_app(self.config)
+        if self.app_factory is not None:
+            self.app = self.app_factory()
+        else:
+            assert self.config is not None
+            self.app = create_app(self.config)
         runner = web.AppRunner(self.app, access_log=None)
         self._loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -1,0 +1,216 @@
+"""
+hubsim bench against real servers on 127.0.0.1: the closed and open models,
+bounds, a knee found at the right step, several worker processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner
+
+from simulator import bench
+from simulator.cli import ExitCode, cli
+from simulator.receiver import Faults, ReceiverConfig
+from simulator.signing import ClientSecret
+
+from ..conftest import SECRET, ThreadedReceiver
+
+
+def _options(url: str, **kw) -> bench.BenchOptions:
+    return bench.BenchOptions(url, ClientSecret(SECRET), distinct=2000, **kw)
+
+
+@pytest.fixture
+def slow_receiver():
+    """The built-in receiver answering after 20 ms."""
+    config = ReceiverConfig(secret=ClientSecret(SECRET), faults=Faults(latency_ms=20))
+    with ThreadedReceiver(config) as r:
+        yield r
+
+
+class TestModels:
+    def test_closed_model_is_concurrency_over_latency(self, slow_receiver):
+        """10 in flight at 20 ms: close to 500 requests/s (10 / 0.02 s)."""
+
+        m = bench.measure(_options(slow_receiver.url, duration_s=2.0), 10)
+        assert 350 < m.requests_per_s <= 505, m.requests_per_s
+        assert m.stats.ok_requests == m.stats.requests
+        assert m.stats.summary().latency.p50 == pytest.approx(0.020, abs=0.008)
+
+    def test_open_model_holds_its_rate(self, slow_receiver):
+        """200 requests/s for 2 s: the rate holds, p50 near 20 ms, none late."""
+
+        opts = _options(slow_receiver.url, model="open", rate=200.0, duration_s=2.0)
+        m = bench.measure(opts, opts.slots, 200.0)
+        assert 390 <= m.stats.requests <= 402, m.stats.requests
+        assert m.requests_per_s == pytest.approx(200, rel=0.05)
+        intended = m.stats.summary().intended
+        assert intended is not None
+        assert intended.p50 == pytest.approx(0.020, abs=0.008)
+        assert m.late_share < 0.05
+        assert not m.warnings()
+
+    def test_open_model_counts_late_and_dropped_sends(self, slow_receiver):
+        """
+        50 requests/s with one slot at 20 ms latency is fine; 100/s with one slot
+        against 20 ms is not quite: the run says the schedule was not kept.
+        """
+
+        opts = _options(
+            slow_receiver.url, model="open", rate=100.0, duration_s=1.0, concurrency=1
+        )
+        m = bench.measure(opts, 1, 100.0)
+        s = m.stats
+        assert s.late_sends + s.dropped_sends > 20
+        assert s.scheduled_sends + s.dropped_sends == pytest.approx(101, abs=2)
+        assert any("schedule was not kept" in w for w in m.warnings())
+        summary = s.summary()
+        assert summary.intended is not None
+        assert summary.intended.p99 > 2 * summary.latency.p99
+
+    def test_requests_bound(self, slow_receiver):
+        """--requests N sends exactly N requests."""
+
+        m = bench.measure(_options(slow_receiver.url, max_requests=37), 10)
+        assert 37 == m.stats.requests
+        assert m.result.ledger.balanced
+
+    def test_duration_bound(self, slow_receiver):
+        """A 1 s run stops starting requests at 1 s; in-flight ones finish."""
+
+        m = bench.measure(_options(slow_receiver.url, duration_s=1.0), 10)
+        assert m.elapsed_s < 1.0 + 0.2
+        assert m.result.ledger.balanced
+        assert not m.result.interrupted
+
+
+def _knee_app(limit: int):
+    """A receiver that is fast up to ``limit`` requests at once, slow beyond."""
+    key = web.AppKey("in_flight", list)
+
+    async def handle(request: web.Request) -> web.Response:
+        box = request.app[key]
+        box[0] += 1
+        try:
+            await request.read()
+            await asyncio.sleep(0.005 if box[0] <= limit else 0.2)
+        finally:
+            box[0] -= 1
+        return web.Response(status=204)
+
+    def factory() -> web.Application:
+        app = web.Application()
+        app[key] = [0]
+        app.router.add_post("/hook", handle)
+        return app
+
+    return factory
+
+
+class TestRamp:
+    def test_knee_at_the_right_step(self):
+        """Slow beyond 8 concurrent requests: ramping 4, 8, 12 finds the knee at 8."""
+
+        with ThreadedReceiver(app_factory=_knee_app(8)) as server:
+            steps, knee = bench.ramp(
+                _options(server.url),
+                bench.Ramp(4, 16, 4, 1.0),
+                bench.Slo.parse("p99<100ms,errors<1%"),
+            )
+        assert knee is not None
+        assert 8 == knee.value
+        assert [4, 8, 12] == [s.value for s in steps]
+        assert not steps[-1].held
+
+    def test_cli_ramp_report(self, tmp_path):
+        """The CLI prints the knee and saves every step in the report."""
+
+        report = tmp_path / "r.json"
+        with ThreadedReceiver(app_factory=_knee_app(8)) as server:
+            result = CliRunner().invoke(
+                cli,
+                ["bench", server.url, "-s", SECRET, "--ramp", "4:12:4:1",
+                 "--slo", "p99<100ms", "--report", str(report)],
+            )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        assert "knee: 8 in flight" in result.output
+        doc = json.loads(report.read_text())
+        assert 8 == doc["ramp"]["knee"]
+        assert [True, True, False] == [s["held"] for s in doc["ramp"]["steps"]]
+        assert doc["bench"]["requests_per_second"] > 0
+
+
+class TestCli:
+    def test_report_has_bench_figures(self, slow_receiver, tmp_path):
+        """--report carries requests_per_second, events_per_second and CPU use."""
+
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli,
+            ["bench", slow_receiver.url, "-s", SECRET, "--duration", "1", "-q",
+             "--report", str(report)],
+        )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        doc = json.loads(report.read_text())
+        assert 2 == doc["schema_version"]
+        assert doc["requests_per_second"] > 0
+        assert doc["bench"]["events_per_second"] == pytest.approx(
+            doc["bench"]["requests_per_second"] * 100, rel=0.01
+        )
+        assert 0 < doc["bench"]["hubsim_cpu_share"] < 1.5
+        assert SECRET not in report.read_text()
+
+    def test_two_workers_merge(self, slow_receiver, tmp_path):
+        """--workers 2: two processes, one merged result of exactly --requests."""
+
+        report = tmp_path / "r.json"
+        result = CliRunner().invoke(
+            cli,
+            ["bench", slow_receiver.url, "-s", SECRET, "--workers", "2",
+             "--requests", "200", "-q", "--report", str(report)],
+        )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        doc = json.loads(report.read_text())
+        assert 200 == doc["requests"]["total"]
+        assert 2 == doc["bench"]["workers"]
+        assert doc["events"]["invariant_holds"]
+
+    @pytest.mark.parametrize(
+        ("args", "words"),
+        [
+            (["--model", "open"], "needs --rate"),
+            (["--rate", "5"], "--rate is for --model open"),
+            (["--ramp", "10:5:1:1"], "TO at least FROM"),
+            (["--slo", "p99<fast"], "is not like p99<250ms"),
+            (["--duration", "0"], "--duration must be more than 0"),
+            (["--workers", "0"], "--workers must be at least 1"),
+        ],
+    )
+    def test_bad_flags_are_one_line(self, args, words):
+        """Bad flag values give one line and exit 2, before any load."""
+
+        result = CliRunner().invoke(
+            cli, ["bench", "http://127.0.0.1:9/hook", "-s", SECRET, *args]
+        )
+        assert ExitCode.BAD_INPUT == result.exit_code, result.output
+        assert words in result.output
+        assert 1 == len([x for x in result.output.splitlines() if x.strip()])
+
+
+class TestSlo:
+    def test_parse(self):
+        """Latency in ms or s, errors in percent."""
+
+        slo = bench.Slo.parse("p99<250ms, p50<=1s,errors<1%")
+        assert ["p99_ms < 250", "p50_ms <= 1000", "error_pct < 1"] == [
+            str(r) for r in slo.rules
+        ]
+
+    def test_ramp_values(self):
+        """FROM to TO inclusive."""
+
+        assert [10, 20, 30] == bench.Ramp.parse("10:30:10:5").values()
