@@ -5,11 +5,12 @@ hubsim's own speed, as ratios against baselines measured in the same run.
    EventSource.render -> Batch -> body(0) -> Signer.headers, against the same
    serialisation and signing of pre-generated dicts with orjson.
 2. Delivery to a null receiver (raw-socket sink, own process) at 10 in flight:
-   hubsim's requests/s divided by a bare aiohttp loop that serialises
-   pre-generated events with orjson and signs every request freshly, same
-   concurrency, body size and event loop. hubsim runs twice: with --distinct
-   (a pool of rendered events re-sent with fresh ids, the analogue of the
-   bare loop's pre-generated events) and with every event generated live.
+   ``hubsim bench`` (closed model) requests/s divided by a bare aiohttp loop
+   that serialises pre-generated events with orjson and signs every request
+   freshly, same concurrency, body size and event loop (uvloop when installed,
+   as hubsim uses; the bare loop also runs on asyncio's loop to show uvloop's
+   factor). hubsim send with every event generated live is shown beside it.
+3. ``hubsim bench --workers 2`` against ``--workers 1``, same sink.
 
 Every loop is bounded by a request count and a time cap. Runs alternate and the
 best of each is kept, because the machines are shared and noisy.
@@ -29,6 +30,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from simulator import aio, bench
 from simulator.batching import Batch
 from simulator.delivery import DeliveryOptions
 from simulator.events import EventConfig, EventSource
@@ -141,6 +143,24 @@ async def hubsim_client(
     return s.requests_per_s, s.bytes_out // max(1, s.requests)
 
 
+def hubsim_bench(
+    url: str, requests: int, workers: int = 1, seconds: float = 60
+) -> tuple[float, float]:
+    """hubsim bench, closed model at 10 in flight: (requests/s, CPU share)."""
+    opts = bench.BenchOptions(
+        url,
+        SECRET,
+        max_requests=requests,
+        duration_s=min(seconds, TIME_CAP_S),
+        distinct=DISTINCT,
+        seed=3,
+        types=MIX,
+        workers=workers,
+    )
+    m = bench.measure(opts, 10)
+    return m.requests_per_s, m.cpu_share
+
+
 def main() -> None:
     cores = _pin_one_core()
     gc.collect()
@@ -166,23 +186,34 @@ def main() -> None:
         port = int(sink.stdout.readline().split()[1])
         url = f"http://127.0.0.1:{port}/hook"
         bare: list[float] = []
+        bare_asyncio: list[float] = []
         fresh: list[float] = []
         pooled: list[float] = []
         size = 0
         for _ in range(ROUNDS):
-            bare.append(asyncio.run(bare_client(url, REQUESTS)))
-            rps, size = asyncio.run(hubsim_client(url, REQUESTS))
+            bare.append(aio.run(bare_client(url, REQUESTS)))
+            bare_asyncio.append(asyncio.run(bare_client(url, REQUESTS)))
+            rps, size = aio.run(hubsim_client(url, REQUESTS))
             fresh.append(rps)
-            pooled.append(asyncio.run(hubsim_client(url, REQUESTS, DISTINCT))[0])
-        b, h, hp = max(bare), max(fresh), max(pooled)
+            pooled.append(hubsim_bench(url, REQUESTS)[0])
+        b, ba, h, hp = max(bare), max(bare_asyncio), max(fresh), max(pooled)
+        loop = aio.loop_name()
         print(f"2. delivery to a null receiver, 10 in flight, {REQUESTS:,} requests")
-        print(f"   bare aiohttp+orjson+sign {b:>12,.0f} requests/s  (pre-built events)")
-        print(f"   hubsim --distinct {hp:>19,.0f} requests/s  ({DISTINCT:,} distinct)")
+        print(f"   bare aiohttp+orjson+sign {b:>12,.0f} requests/s  ({loop})")
+        print(f"   same on asyncio's loop   {ba:>12,.0f} requests/s")
+        print(f"   hubsim bench (closed)    {hp:>12,.0f} requests/s  ({loop})")
         print(f"   hubsim send, all fresh   {h:>12,.0f} requests/s  (body {size:,} B)")
-        print(f"   ratio --distinct / bare  {hp / b:>12.2f}   (target >= 0.85)")
-        print(
-            f"   ratio all-fresh / bare   {h / b:>12.2f}   (every event generated live)"
-        )
+        print(f"   ratio hubsim bench/bare  {hp / b:>12.2f}   (target >= 0.85)")
+        print(f"   ratio all-fresh / bare   {h / b:>12.2f}   (every event live)")
+        print(f"   ratio {loop} / asyncio   {b / ba:>12.2f}   (the bare loop)\n")
+        one = [hubsim_bench(url, REQUESTS * 3, 1, 5.0) for _ in range(2)]
+        two = [hubsim_bench(url, REQUESTS * 3, 2, 5.0) for _ in range(2)]
+        w1, w2 = max(r for r, _ in one), max(r for r, _ in two)
+        cpu1 = max(c for _, c in one)
+        print("3. hubsim bench --workers, same sink")
+        print(f"   --workers 1              {w1:>12,.0f} requests/s  (CPU {cpu1:.0%})")
+        print(f"   --workers 2              {w2:>12,.0f} requests/s")
+        print(f"   ratio 2 workers / 1      {w2 / w1:>12.2f}   (target > 1)")
         result: dict[str, Any] = {
             "gen_events_per_s": round(gen),
             "gen_ratio_vs_prebuilt": round(gen / ref, 3),
@@ -191,6 +222,11 @@ def main() -> None:
             "hubsim_distinct_requests_per_s": round(hp),
             "delivery_ratio": round(hp / b, 3),
             "delivery_ratio_all_fresh": round(h / b, 3),
+            "bare_asyncio_requests_per_s": round(ba),
+            "uvloop_ratio": round(b / ba, 3),
+            "workers_1_requests_per_s": round(w1),
+            "workers_2_requests_per_s": round(w2),
+            "workers_ratio": round(w2 / w1, 3),
         }
         print("\n" + json.dumps(result))
     finally:

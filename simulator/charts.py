@@ -16,7 +16,7 @@ from .stats import LatencyHistogram
 
 WIDTH: Final = 720
 HEIGHT: Final = 230
-_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 16, 28, 36
+_LEFT, _RIGHT, _TOP, _BOTTOM = 80, 16, 28, 36
 #: Colour-blind-safe (Okabe-Ito).
 PALETTE: Final = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 

@@ -29,7 +29,7 @@ table{border-collapse:collapse;background:#fff;margin:0 0 10px;min-width:340px}
 th,td{padding:5px 12px;border-bottom:1px solid #e3e8ee;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 th{background:#eef2f6;font-weight:600}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(620px,1fr));gap:14px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:14px}
 .card{background:#fff;border:1px solid #e3e8ee;border-radius:6px;padding:8px}
 .tables{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 svg{width:100%;height:auto}
