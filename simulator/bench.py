@@ -349,7 +349,7 @@ def _worker(options: SendOptions, start_at: float) -> dict[str, Any]:
 
 
 def _combine(
-    parts: Sequence[dict[str, Any]], opts: BenchOptions, cpu_s: float
+    parts: Sequence[dict[str, Any]], opts: BenchOptions
 ) -> tuple[RunResult, float]:
     stats, ledger = Stats(), Ledger()
     for part in parts:
@@ -407,7 +407,7 @@ def measure(
             parts = [f.result() for f in futures]
         # The run's own CPU, not the processes' start-up and imports.
         cpu_s = sum(p["cpu_s"] for p in parts)
-    result, elapsed = _combine(parts, opts, cpu_s)
+    result, elapsed = _combine(parts, opts)
     return Measurement(result, elapsed, cpu_s, workers, concurrency, rate)
 
 
