@@ -306,6 +306,7 @@ def _send_options(
         preflight=False,
         duration_s=opts.duration_s,
         rate=rate,
+        max_requests=opts.max_requests,
     )
 
 

@@ -144,6 +144,8 @@ class SendOptions:
     #: Open model: start a full batch this many times a second, whatever the
     #: receiver does (None: closed model, each slot sends as soon as it is free).
     rate: float | None = None
+    #: Send at most this many first attempts (requests, with no retries).
+    max_requests: int | None = None
 
     def __post_init__(self) -> None:
         if self.events < 1:
@@ -194,6 +196,9 @@ class _BatchStream:
         self._remaining = total
         self._ledger = ledger
         self._seq = 0
+        #: A request bound (bench --requests): a recycled block may hold fewer
+        #: events than asked for, so events alone would not bound requests.
+        self.max_batches: int | None = None
 
     @property
     def backlog_events(self) -> int:
@@ -207,7 +212,7 @@ class _BatchStream:
         return self
 
     def __next__(self) -> Batch:
-        if self._remaining <= 0:
+        if self._remaining <= 0 or self._seq == self.max_batches:
             raise StopIteration
         block = self._source.render(min(self._batch_size, self._remaining))
         self._remaining -= len(block)
@@ -343,6 +348,7 @@ class _OpenStream:
         self._start: float | None = None
         self._next = 0
         self._seq = 0
+        self.max_batches: int | None = None
 
     @property
     def backlog_events(self) -> int:
@@ -357,6 +363,8 @@ class _OpenStream:
         if self._start is None:
             return 0
         due = int((until - self._start) / self._interval) + 1
+        if self.max_batches is not None:
+            due = min(due, self.max_batches)
         return max(0, min(due - self._next, -(-self._remaining // self._size)))
 
     def close(self) -> None:
@@ -370,7 +378,7 @@ class _OpenStream:
         # One slot at a time waits for the next moment; the others queue here,
         # so a moment that finds every slot busy is simply taken late.
         async with self._lock:
-            if self._remaining <= 0 or run.stopped:
+            if self._remaining <= 0 or run.stopped or self._next == self.max_batches:
                 raise StopAsyncIteration
             if self._start is None:
                 self._start = clock.monotonic()
@@ -500,6 +508,8 @@ class SendRun:
             stream = _OpenStream(self, opts.rate, size, opts.events)
         else:
             stream = _BatchStream(self.source, size, opts.events, self.ledger)
+        if not isinstance(stream, _PacedStream):
+            stream.max_batches = opts.max_requests
         self._stream = stream
         stats, ledger = self.stats, self.ledger
 
@@ -591,6 +601,7 @@ def make_send_options(
     record_path: str | None = None,
     duration_s: float | None = None,
     rate: float | None = None,
+    max_requests: int | None = None,
 ) -> SendOptions:
     """
     :class:`SendOptions` from flat settings (CLI flags or a scenario's keys),
@@ -643,6 +654,7 @@ def make_send_options(
         workflow=workflow,
         duration_s=duration_s,
         rate=rate,
+        max_requests=max_requests,
     )
 
 
