@@ -224,11 +224,29 @@ class _BatchStream:
 PhaseHook = Callable[[int, Phase], Awaitable[None]]
 
 
-def _issue(seq: int, app_id: int, block: RenderedBlock, ledger: Ledger) -> Batch:
+def _issue(
+    seq: int,
+    app_id: int,
+    block: RenderedBlock,
+    ledger: Ledger,
+    due: float | None = None,
+) -> Batch:
     """A rendered block as batch ``seq``, counted into the ledger as generated."""
-    batch = Batch.from_block(seq, app_id, block)
+    batch = Batch.from_block(seq, app_id, block, due)
     ledger.generated_batch(batch)
     return batch
+
+
+def _issue_scheduled(
+    run: SendRun, seq: int, events: int, at: float, due: bool
+) -> Batch:
+    """
+    ``events`` events that occurred at epoch ``at`` as batch ``seq``; with
+    ``due``, the batch was scheduled for ``at`` (latency counts from it).
+    """
+    run.source.set_time(int(at * 1000))
+    block = run.source.render(events)
+    return _issue(seq, run.source.app_id, block, run.ledger, at if due else None)
 
 
 class _PacedStream:
@@ -320,14 +338,8 @@ class _PacedStream:
         self._queued_events -= item.events
         if not self._queue:
             self._drained.set()
-        run.source.set_time(int(due * 1000))
         self._seq += 1
-        block = run.source.render(item.events)
-        batch = Batch.from_block(
-            self._seq, run.source.app_id, block, due if paced else None
-        )
-        run.ledger.generated_batch(batch)
-        return batch
+        return _issue_scheduled(run, self._seq, item.events, due, paced)
 
 
 class _OpenStream:
@@ -390,14 +402,9 @@ class _OpenStream:
             self._next += 1
             n = min(self._size, self._remaining)
             self._remaining -= n
-        wall_due = clock.time() - (clock.monotonic() - due)
-        run.source.set_time(int(wall_due * 1000))
         self._seq += 1
-        batch = Batch.from_block(
-            self._seq, run.source.app_id, run.source.render(n), wall_due
-        )
-        run.ledger.generated_batch(batch)
-        return batch
+        wall_due = clock.time() - (clock.monotonic() - due)
+        return _issue_scheduled(run, self._seq, n, wall_due, True)
 
 
 class SendRun:
