@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -521,10 +521,31 @@ def finish(
     every event was delivered.
     """
     console.print(report.render(result))
+    write_outputs(result, console, outputs, checks, name)
+    if result.interrupted:
+        sys.exit(ExitCode.INTERRUPTED)
+    if not result.ledger.balanced or not all(c.ok for c in checks):
+        sys.exit(ExitCode.NOT_DELIVERED)
+    if not checks and not result.all_delivered:
+        sys.exit(ExitCode.NOT_DELIVERED)
+
+
+def write_outputs(
+    result: RunResult,
+    console: Console,
+    outputs: Outputs,
+    checks: Sequence[Check],
+    name: str,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """
+    The thresholds table, then every report file asked for (``extra`` keys go
+    into the JSON report, e.g. bench figures).
+    """
     if checks:
         console.print(report.render_checks(checks))
     if outputs.report_path:
-        report.write_json(result, outputs.report_path, checks)
+        report.write_json(result, outputs.report_path, checks, extra)
         console.print(f"report written to {outputs.report_path}", style="dim")
     if outputs.html_path:
         html_report.write_html(result, outputs.html_path, f"hubsim {name}", checks)
@@ -535,12 +556,6 @@ def finish(
     if outputs.markdown_path:
         with open(outputs.markdown_path, "a", encoding="utf-8") as out:
             out.write(report.markdown(result, checks, name))
-    if result.interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    if not result.ledger.balanced or not all(c.ok for c in checks):
-        sys.exit(ExitCode.NOT_DELIVERED)
-    if not checks and not result.all_delivered:
-        sys.exit(ExitCode.NOT_DELIVERED)
 
 
 # ---------------------------------------------------------------------------
@@ -1363,6 +1378,11 @@ def _bench_ramp(
         f"{steps.start:g}→{steps.stop:g} by {steps.step:g}, "
         f"{steps.step_s:g} s a step, until {objective} breaks"
     )
+
+    def shown(step: bench.Step) -> float:
+        """A step's value in the unit the user gave (--per)."""
+        return step.value / factor if opts.model == "open" else step.value
+
     scaled = steps
     if opts.model == "open":
         scaled = bench.Ramp(
@@ -1373,7 +1393,7 @@ def _bench_ramp(
         m = step.measurement
         mark = "[green]held[/]" if step.held else "[red]broke[/]"
         console.print(
-            f"  {step.value / factor if opts.model == 'open' else step.value:>8g} "
+            f"  {shown(step):>8g} "
             f"{unit}: {m.requests_per_s:>9,.1f} req/s  "
             + "  ".join(f"{c.threshold.metric} {c.measured:,.4g}" for c in step.checks)
             + f"  {mark}",
@@ -1383,7 +1403,7 @@ def _bench_ramp(
     done, knee = bench.ramp(opts, scaled, objective, on_step)
     table = Table(unit, "requests/s", "events/s", *(str(r) for r in objective.rules))
     for step in done:
-        value = step.value / factor if opts.model == "open" else step.value
+        value = shown(step)
         table.add_row(
             f"{value:g}",
             f"{step.measurement.requests_per_s:,.1f}",
@@ -1395,7 +1415,7 @@ def _bench_ramp(
     if knee is None:
         console.print(f"[bold red]✘ the first step already broke {objective}[/]")
     else:
-        value = knee.value / factor if opts.model == "open" else knee.value
+        value = shown(knee)
         held_all = knee is last
         console.print(
             f"[bold green]knee: {value:g} {unit}[/] "
@@ -1404,18 +1424,18 @@ def _bench_ramp(
         )
     for warning in last.measurement.warnings():
         err_console.print(f"[yellow]warning:[/] {warning}", markup=True)
-    shown = knee or last
+    reported = knee or last
     extra = {
-        "bench": shown.measurement.to_json(),
+        "bench": reported.measurement.to_json(),
         "ramp": {
             "unit": unit,
             "slo": str(objective),
             "knee": None
             if knee is None
-            else (knee.value / factor if opts.model == "open" else knee.value),
+            else shown(knee),
             "steps": [
                 {
-                    "value": s.value / factor if opts.model == "open" else s.value,
+                    "value": shown(s),
                     "held": s.held,
                     **s.measurement.to_json(),
                     "slo": [
@@ -1428,7 +1448,7 @@ def _bench_ramp(
             ],
         },
     }  # fmt: skip
-    _finish_bench(shown.measurement, shown.checks, console, outputs, extra, knee)
+    _finish_bench(reported.measurement, reported.checks, console, outputs, extra, knee)
 
 
 def _finish_bench(
@@ -1439,19 +1459,7 @@ def _finish_bench(
     extra: dict[str, Any],
     knee: bench.Step | bool | None = True,
 ) -> None:
-    if checks:
-        console.print(report.render_checks(checks))
-    if outputs.report_path:
-        report.write_json(m.result, outputs.report_path, checks, extra)
-        console.print(f"report written to {outputs.report_path}", style="dim")
-    if outputs.html_path:
-        html_report.write_html(m.result, outputs.html_path, "hubsim bench", checks)
-    if outputs.junit_path:
-        xml = report.thresholds_junit(checks, "bench")
-        Path(outputs.junit_path).write_text(xml, encoding="utf-8")
-    if outputs.markdown_path:
-        with open(outputs.markdown_path, "a", encoding="utf-8") as out:
-            out.write(report.markdown(m.result, checks, "bench"))
+    write_outputs(m.result, console, outputs, checks, "bench", extra)
     if knee is None or not all(c.ok for c in checks):
         sys.exit(ExitCode.NOT_DELIVERED)
 
