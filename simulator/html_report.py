@@ -15,6 +15,7 @@ from pathlib import Path
 from . import __version__
 from .charts import spectrum_chart, time_chart
 from .ledger import Ledger
+from .report import extra_rows
 from .run import Check, RunResult
 from .stats import LatencyHistogram, Stats
 
@@ -91,17 +92,7 @@ def _summary(stats: Stats, ledger: Ledger | None) -> str:
             f"p99 {_ms(s.latency.p99)} · max {_ms(s.latency.max)}",
         ),
     ]
-    if s.intended is not None:
-        rows += [
-            (
-                "latency from schedule",
-                f"p50 {_ms(s.intended.p50)} · p99 {_ms(s.intended.p99)} · "
-                f"max {_ms(s.intended.max)}",
-            ),
-            ("late sends", f"{s.late_sends:,} of {s.scheduled_sends:,}"),
-        ]
-        if s.dropped_sends:
-            rows.append(("never sent", f"{s.dropped_sends:,}"))
+    rows += extra_rows(s, ledger)
     age = stats.event_age
     if age.total:
         rows.append(
@@ -111,9 +102,6 @@ def _summary(stats: Stats, ledger: Ledger | None) -> str:
                 f" · max {s.max_event_age_s:,.2f} s",
             )
         )
-    if s.peak_backlog:
-        drain = f", drained in {s.drain_s:,.0f} s" if s.drain_s is not None else ""
-        rows.append(("backlog", f"peak {s.peak_backlog:,} events{drain}"))
     return _table(("", ""), rows, numeric_from=2)
 
 

@@ -15,8 +15,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from .ledger import Ledger
 from .run import Check, RunResult
-from .stats import Comparison, Percentiles, Stats
+from .stats import Comparison, Percentiles, Stats, Summary
 
 #: 2: adds "stats" (histograms, series, breakdowns) so runs merge and compare.
 SCHEMA_VERSION: Final = 2
@@ -149,7 +150,7 @@ def render(result: RunResult) -> RenderableType:
         f"p50 {_ms(s.latency.p50)}  p90 {_ms(s.latency.p90)}  "
         f"p99 {_ms(s.latency.p99)}  max {_ms(s.latency.max)}",
     )
-    for label, value in _extra_rows(result):
+    for label, value in extra_rows(s, ledger):
         reqs.add_row(label, value)
     reqs.add_row("duration", f"{s.duration_s:,.2f} s")
     apps = _apps_table(result.stats)
@@ -185,12 +186,14 @@ def _percentiles(p: Percentiles) -> str:
     return f"p50 {_ms(p.p50)}  p90 {_ms(p.p90)}  p99 {_ms(p.p99)}  max {_ms(p.max)}"
 
 
-def _extra_rows(result: RunResult) -> list[tuple[str, str]]:
-    """Rows only some runs have: scheduled sends, backlog, retries."""
-    s, ledger = result.summary, result.ledger
+def extra_rows(s: Summary, ledger: Ledger | None) -> list[tuple[str, str]]:
+    """
+    Summary rows only some runs have (scheduled sends, backlog, retries), for
+    the terminal and the HTML report alike.
+    """
     rows = []
     if s.intended is not None:
-        rows.append(("from schedule", _percentiles(s.intended)))
+        rows.append(("latency from schedule", _percentiles(s.intended)))
         late = f"{s.late_sends:,} of {s.scheduled_sends:,} scheduled sends"
         if s.dropped_sends:
             late += f", {s.dropped_sends:,} never sent"
@@ -198,7 +201,7 @@ def _extra_rows(result: RunResult) -> list[tuple[str, str]]:
     if s.peak_backlog:
         drained = f", drained in {s.drain_s:,.0f} s" if s.drain_s is not None else ""
         rows.append(("backlog", f"peak {s.peak_backlog:,} events waiting{drained}"))
-    if ledger.delivered and len(ledger.delivered_on_attempt) > 1:
+    if ledger is not None and ledger.delivered and len(ledger.delivered_on_attempt) > 1:
         retries = sum(k * n for k, n in ledger.delivered_on_attempt.items())
         rows.append(
             ("retries", f"{retries / ledger.delivered:.2f} per delivered event")
