@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import math
 import multiprocessing
 import re
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -321,6 +323,12 @@ async def _run_one(
     if start_at is not None:
         await asyncio.sleep(max(0.0, start_at - time.time()))
     run = SendRun(options)
+    # Ctrl-C / SIGTERM end the measurement early (in-flight requests finish)
+    # so the reports are still written, as for send and run.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, run.stop)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     if console is None:
@@ -340,6 +348,7 @@ async def _run_one(
         "elapsed_s": elapsed,
         "cpu_s": time.process_time() - cpu0,
         "app_id": result.app_id,
+        "interrupted": result.interrupted,
         "portal_ids": list(result.portal_ids),
     }
 
@@ -360,7 +369,7 @@ def _combine(
     result = RunResult(
         summary=stats.summary(elapsed),
         ledger=ledger,
-        interrupted=False,
+        interrupted=any(p["interrupted"] for p in parts),
         app_id=parts[0]["app_id"],
         portal_ids=tuple(p for part in parts for p in part["portal_ids"]),
         target_url=opts.target_url,
@@ -405,7 +414,13 @@ def measure(
             # Started together once every process is up (spawning takes ~1 s).
             start_at = time.time() + 1.5
             futures = [ex.submit(_worker, o, start_at) for o in options_k]
-            parts = [f.result() for f in futures]
+            # A terminal's Ctrl-C reaches the workers, which stop and report;
+            # the parent waits for their figures instead of dying first.
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            try:
+                parts = [f.result() for f in futures]
+            finally:
+                signal.signal(signal.SIGINT, previous)
         # The run's own CPU, not the processes' start-up and imports.
         cpu_s = sum(p["cpu_s"] for p in parts)
     result, elapsed = _combine(parts, opts)

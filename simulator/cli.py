@@ -1460,6 +1460,8 @@ def _finish_bench(
     knee: bench.Step | bool | None = True,
 ) -> None:
     write_outputs(m.result, console, outputs, checks, "bench", extra)
+    if m.result.interrupted:
+        sys.exit(ExitCode.INTERRUPTED)
     if knee is None or not all(c.ok for c in checks):
         sys.exit(ExitCode.NOT_DELIVERED)
 

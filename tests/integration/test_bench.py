@@ -214,3 +214,30 @@ class TestSlo:
         """FROM to TO inclusive."""
 
         assert [10, 20, 30] == bench.Ramp.parse("10:30:10:5").values()
+
+
+class TestInterrupt:
+    def test_ctrl_c_writes_the_report(self, slow_receiver, tmp_path):
+        """SIGINT mid-bench: exit 130, the report written, nothing lost."""
+
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        report = tmp_path / "r.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "simulator", "bench", slow_receiver.url,
+             "--duration", "30", "-q", "--report", str(report)],
+            env={**os.environ, "HUBSPOT_CLIENT_SECRET": SECRET},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        time.sleep(2.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert ExitCode.INTERRUPTED == proc.returncode, out + err
+        doc = json.loads(report.read_text())
+        assert doc["interrupted"]
+        assert doc["events"]["invariant_holds"]
+        assert doc["requests"]["total"] > 0
