@@ -11,19 +11,31 @@ It does not generate, count or render anything.
 from __future__ import annotations
 
 import asyncio
-import errno
 import heapq
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 import aiohttp
 
+from . import transport
 from .batching import Batch
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .retry import RetryPolicy
+from .target import Target
+from .transport import classify
+
+__all__ = [
+    "DEFAULT_MAX_IN_FLIGHT",
+    "Attempt",
+    "DeliveryEngine",
+    "DeliveryOptions",
+    "HeaderSource",
+    "classify",
+]
 
 #: HubSpot's default ``maxConcurrentRequests`` (spec §1.1).
 DEFAULT_MAX_IN_FLIGHT: Final = 10
@@ -98,36 +110,6 @@ class Attempt:
 _STATUS_LABELS: Final = {code: str(code) for code in range(100, 600)}
 
 
-def classify(exc: BaseException) -> str:
-    """
-    The error kind of an exception raised while sending one request.
-    """
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return "dns_error"
-    if isinstance(
-        exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError
-    ):
-        return "tls_error"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connect_error"
-    if isinstance(
-        exc,
-        aiohttp.ServerDisconnectedError
-        | aiohttp.ClientConnectionResetError
-        | aiohttp.ClientPayloadError,
-    ):
-        return "reset"
-    if isinstance(exc, aiohttp.ClientOSError):
-        return (
-            "reset" if exc.errno in (errno.ECONNRESET, errno.EPIPE) else "connect_error"
-        )
-    if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return "reset"
-    return "client_error"
-
-
 AttemptCallback = Callable[[Attempt], None]
 #: Told of every request just before it is sent (url, batch, attempt, body,
 #: headers), e.g. to record it.
@@ -152,32 +134,44 @@ class DeliveryEngine:
     >>> engine = DeliveryEngine("http://127.0.0.1:8080/hook", signer)   # doctest: +SKIP
     >>> await engine.run(iter(batches), on_attempt=stats.add)           # doctest: +SKIP
 
-    Batches are pulled lazily, so generation never runs ahead of delivery.
-    ``stop()`` ends the run after in-flight requests finish; what was not
-    delivered or given up is then in :attr:`unfinished`.
+    Batches are pulled lazily, so generation never runs ahead of delivery. A
+    plain iterator is pulled by whichever slot is free; an asynchronous one (a
+    paced schedule, a replay) by one feeder task only, since an async
+    generator cannot be advanced by two slots at once. Due retries come
+    before new batches. ``stop()`` ends the run after in-flight requests
+    finish; what was not delivered or given up is then in :attr:`unfinished`.
     """
 
     def __init__(
         self,
-        url: str,
+        url: str | Target,
         signer: HeaderSource,
         options: DeliveryOptions = DeliveryOptions(),
         clock: Clock | None = None,
         on_request: RequestHook | None = None,
     ) -> None:
-        self.url = url
+        self.target = url if isinstance(url, Target) else Target.parse(url)
+        self.url = self.target.url
+        self._wire = self.target.wire
         self.signer = signer
         self.options = options
         self.clock: Clock = clock or SystemClock()
         self.on_request = on_request
         self._rng = random.Random(options.seed)
+        #: (due, tie, attempt number, batch): retries waiting for their moment.
         self._retries: list[tuple[float, int, int, Batch]] = []
-        self._source: Iterator[Batch] | AsyncIterator[Batch] | None = None
+        #: Work a slot may take now: due retries, then fed batches.
+        self._due: deque[tuple[Batch, int]] = deque()
+        self._fed: deque[Batch] = deque()
+        self._source: Iterator[Batch] | None = None
+        self._feeding = False
         self._in_flight = 0
         self._peak_in_flight = 0
         self._stopping = False
-        self._wake = asyncio.Event()
-        self._timer_owner = False
+        #: Idle slots, each waiting to be handed work (woken one at a time).
+        self._idle: deque[asyncio.Future[None]] = deque()
+        self._space = asyncio.Event()
+        self._timer_wake = asyncio.Event()
         self._tie = 0
         self.unfinished: list[tuple[Batch, int]] = []
 
@@ -198,17 +192,25 @@ class DeliveryEngine:
     @property
     def waiting_retries(self) -> int:
         """Batches waiting for their next attempt."""
-        return len(self._retries)
+        return len(self._retries) + len(self._due)
 
     @property
     def due_retry_events(self) -> int:
         """Events in retries that are due and wait for a free slot."""
         now = self.clock.monotonic()
-        return sum(len(b) for due, _, _, b in self._retries if due <= now)
+        waiting = sum(len(b) for due, _, _, b in self._retries if due <= now)
+        return waiting + sum(len(b) for b, _ in self._due)
+
+    @property
+    def fed_events(self) -> int:
+        """Events of batches already pulled from an async source, not yet sent."""
+        return sum(len(b) for b in self._fed)
 
     @property
     def next_retry_in(self) -> float | None:
         """Seconds until the earliest waiting retry is due, if any."""
+        if self._due:
+            return 0.0
         if not self._retries:
             return None
         return max(0.0, self._retries[0][0] - self.clock.monotonic())
@@ -223,7 +225,9 @@ class DeliveryEngine:
         Take no new work; finish what is in flight; leave the rest unfinished.
         """
         self._stopping = True
-        self._wake.set()
+        self._wake_all()
+        self._timer_wake.set()
+        self._space.set()
 
     async def run(
         self,
@@ -233,36 +237,62 @@ class DeliveryEngine:
         """
         Deliver every batch (with retries) or until :meth:`stop`.
         """
-        self._source = batches
         opts = self.options
-        timeout = aiohttp.ClientTimeout(
-            total=opts.timeout_s,
-            sock_connect=opts.connect_timeout_s,
-        )
-        connector = aiohttp.TCPConnector(limit=opts.max_in_flight, ssl=True)
-        async with aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True
+        helpers: list[asyncio.Task[None]] = [asyncio.ensure_future(self._timer())]
+        if isinstance(batches, AsyncIterator):
+            self._feeding = True
+            helpers.append(asyncio.ensure_future(self._feed(batches)))
+        else:
+            self._source = batches
+        async with transport.session(
+            opts.max_in_flight, opts.timeout_s, opts.connect_timeout_s
         ) as session:
             workers = [
-                asyncio.create_task(self._worker(session, on_attempt))
+                asyncio.ensure_future(self._worker(session, on_attempt))
                 for _ in range(opts.max_in_flight)
             ]
             try:
                 await asyncio.gather(*workers)
             finally:
-                for w in workers:
-                    w.cancel()
+                for task in (*workers, *helpers):
+                    task.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+        self.unfinished.extend(self._due)
+        self.unfinished.extend((b, 0) for b in self._fed)
         self.unfinished.extend((b, n) for _, _, n, b in sorted(self._retries))
+        self._due.clear()
+        self._fed.clear()
         self._retries.clear()
 
     # -- internals ------------------------------------------------------------
+    def _wake_one(self) -> None:
+        idle = self._idle
+        while idle:
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _wake_all(self) -> None:
+        while self._idle:
+            waiter = self._idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+
     async def _worker(
         self, session: aiohttp.ClientSession, on_attempt: AttemptCallback
     ) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            job = await self._next_job()
+            job = self._take()
             if job is None:
-                return
+                if self._finished():
+                    self._wake_all()  # let idle peers see that the run is over
+                    return
+                waiter = loop.create_future()
+                self._idle.append(waiter)
+                await waiter
+                continue
             batch, number = job
             self._in_flight += 1
             if self._in_flight > self._peak_in_flight:
@@ -274,60 +304,96 @@ class DeliveryEngine:
             if not attempt.final:
                 self._schedule(batch, number + 1, retry_after)
             on_attempt(attempt)
-            self._wake.set()
+            if self._in_flight == 0 and self._finished():
+                self._wake_all()
 
-    async def _next_job(self) -> tuple[Batch, int] | None:
-        clock = self.clock
-        while True:
-            if self._stopping:
-                return None
-            now = clock.monotonic()
-            retries = self._retries
-            if retries and retries[0][0] <= now:
-                _, _, number, due_batch = heapq.heappop(retries)
-                return due_batch, number
-            if self._source is not None:
-                fresh = await self._pull(self._source)
-                if fresh is not None:
-                    if self.stopping:  # may have changed while we awaited
-                        # Pulled as a stop came in: it counts, as unfinished.
-                        self.unfinished.append((fresh, 0))
-                        return None
-                    return fresh, 0
-                self._source = None
-                continue
-            if not retries and self._in_flight == 0:
-                self._wake.set()  # let idle peers see that the run is over
-                return None
-            self._wake.clear()
-            await self._idle(retries[0][0] - now if retries else None)
+    def _take(self) -> tuple[Batch, int] | None:
+        """Work for a free slot now: a due retry, a fed batch, or the next one."""
+        if self._stopping:
+            return None
+        if self._due:
+            return self._due.popleft()
+        if self._fed:
+            batch = self._fed.popleft()
+            self._space.set()
+            return batch, 0
+        source = self._source
+        if source is not None:
+            fresh = next(source, None)
+            if fresh is not None:
+                if self._halted():  # the source itself may have stopped the run
+                    self.unfinished.append((fresh, 0))
+                    return None
+                return fresh, 0
+            self._source = None
+        return None
 
-    @staticmethod
-    async def _pull(source: Iterator[Batch] | AsyncIterator[Batch]) -> Batch | None:
-        """The next batch of a plain or async source (a paced one waits)."""
-        if isinstance(source, AsyncIterator):
-            try:
-                return await anext(source)
-            except StopAsyncIteration:
-                return None
-        return next(source, None)
+    def _halted(self) -> bool:
+        """Whether stop() was called; a call, so a check after an await stands."""
+        return self._stopping
 
-    async def _idle(self, until_due: float | None) -> None:
-        # Only one idle worker sleeps on the clock; the rest wait for a wake-up.
-        # With a ManualClock every sleeper would advance time, so this matters.
-        if until_due is None or self._timer_owner:
-            await self._wake.wait()
-            return
-        self._timer_owner = True
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self.clock.sleep(until_due))
+    def _finished(self) -> bool:
+        """Nothing left to send or to wait for (or stopping)."""
+        if self._stopping:
+            return True
+        return (
+            self._source is None
+            and not self._feeding
+            and not self._fed
+            and not self._due
+            and not self._retries
+            and self._in_flight == 0
+        )
+
+    async def _feed(self, batches: AsyncIterator[Batch]) -> None:
+        """Pull an async source, one batch ahead at most, handing each to a slot."""
         try:
-            await asyncio.wait({waiter, sleeper}, return_when=asyncio.FIRST_COMPLETED)
+            while not self._stopping:
+                while self._fed and not self.stopping:
+                    self._space.clear()
+                    await self._space.wait()
+                if self.stopping:
+                    break
+                try:
+                    batch = await anext(batches)
+                except StopAsyncIteration:
+                    break
+                if self._halted():
+                    # Pulled as a stop came in: it counts, as unfinished.
+                    self.unfinished.append((batch, 0))
+                    break
+                self._fed.append(batch)
+                self._wake_one()
         finally:
-            waiter.cancel()
-            sleeper.cancel()
-            self._timer_owner = False
-            self._wake.set()
+            self._feeding = False
+            self._wake_all()
+
+    async def _timer(self) -> None:
+        """
+        Move retries to the due queue at their moment. The only task that
+        sleeps on the clock for retries: with a ManualClock every sleeper would
+        advance time.
+        """
+        clock, retries = self.clock, self._retries
+        while not self._stopping:
+            now = clock.monotonic()
+            while retries and retries[0][0] <= now:
+                _, _, number, batch = heapq.heappop(retries)
+                self._due.append((batch, number))
+                self._wake_one()
+            self._timer_wake.clear()
+            if not retries:
+                await self._timer_wake.wait()
+                continue
+            sleeper = asyncio.ensure_future(clock.sleep(retries[0][0] - now))
+            waker = asyncio.ensure_future(self._timer_wake.wait())
+            try:
+                await asyncio.wait(
+                    {sleeper, waker}, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                sleeper.cancel()
+                waker.cancel()
 
     def _schedule(self, batch: Batch, number: int, retry_after: float | None) -> None:
         policy = self.options.retry
@@ -339,6 +405,8 @@ class DeliveryEngine:
         due = self.clock.monotonic() + delay / self.options.time_scale
         self._tie += 1
         heapq.heappush(self._retries, (due, self._tie, number, batch))
+        if self._retries[0][1] == self._tie:
+            self._timer_wake.set()  # earlier than what the timer sleeps for
 
     async def _send(
         self, session: aiohttp.ClientSession, batch: Batch, number: int
@@ -351,31 +419,21 @@ class DeliveryEngine:
         headers = self.signer.headers(body, int(started * 1000))
         if self.on_request is not None:
             self.on_request(self.url, batch, number, body, headers)
-        status: int | None = None
-        error: str | None = None
-        retry_after_header: str | None = None
-        t0 = clock.monotonic()
-        try:
-            async with session.post(
-                self.url, data=body, headers=headers, allow_redirects=False
-            ) as resp:
-                status = resp.status
-                retry_after_header = resp.headers.get("Retry-After")
-                await resp.read()  # drain, so the connection can be reused
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            error = classify(exc)
-        latency = clock.monotonic() - t0
-        ok = status is not None and 200 <= status < 300
+        answer = await transport.send(
+            session, self._wire, body, headers, now=clock.monotonic
+        )
+        status = answer.status
         policy = self.options.retry
         final = (
-            ok
+            answer.ok
             or number + 1 >= policy.max_attempts
-            or not policy.is_retryable(status, error)
+            or not policy.is_retryable(status, answer.error)
         )
         retry_after = (
-            policy.retry_after_s(retry_after_header) if status == 429 else None
+            policy.retry_after_s(answer.retry_after) if status == 429 else None
         )
         attempt = Attempt(
-            batch, number, started, latency, status, error, len(body), final
-        )
+            batch, number, started, answer.latency_s, status, answer.error,
+            len(body), final,
+        )  # fmt: skip
         return attempt, retry_after

@@ -459,7 +459,7 @@ class SendRun:
         queued = stream.backlog_events if stream is not None else 0
         if isinstance(stream, _BatchStream) and self.options.duration_s is not None:
             queued = 0  # bounded by time, not count: nothing is due, so none waits
-        return queued + self.engine.due_retry_events
+        return queued + self.engine.fed_events + self.engine.due_retry_events
 
     async def check_target(self) -> None:
         """

@@ -80,10 +80,11 @@ class ThreadedReceiver:
         self,
         config: ReceiverConfig | None = None,
         app_factory: Callable[[], web.Application] | None = None,
+        port: int = 0,
     ) -> None:
         self.config = config
         self.app_factory = app_factory
-        self.port = 0
+        self.port = port
         self.app: web.Application | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -98,7 +99,7 @@ class ThreadedReceiver:
             self.app = create_app(self.config)
         runner = web.AppRunner(self.app, access_log=None)
         self._loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
         self._loop.run_until_complete(site.start())
         self.port = runner.addresses[0][1]
         self._runner = runner
