@@ -20,7 +20,7 @@ from typing import Final
 
 import aiohttp
 
-from . import catalog
+from . import catalog, transport
 from .batching import Batch
 from .errors import UsageError
 from .events import EventConfig, EventSource, WebhookEvent
@@ -33,6 +33,8 @@ from .signing import (
     Signer,
     SigningOptions,
 )
+from .target import Target
+from .transport import Answer
 
 FAMILIES: Final = tuple(catalog.CLASSIC_FAMILIES)
 
@@ -72,22 +74,13 @@ class CheckResult:
     required: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """What came back for one request."""
-
-    status: int | None
-    error: str | None
-    latency_s: float
-
-    def __str__(self) -> str:
-        if self.error:
-            return self.error
-        return f"{self.status} in {self.latency_s * 1000:,.0f} ms"
-
-    @property
-    def ok(self) -> bool:
-        return self.status is not None and 200 <= self.status < 300
+def shown(answer: Answer, timeout_s: float) -> str:
+    """An answer for the table: ``204 in 3 ms``, or what went wrong."""
+    if answer.status is not None:
+        return f"{answer.status} in {answer.latency_s * 1000:,.0f} ms"
+    if answer.error == "timeout":
+        return f"no answer within {timeout_s:g} s"
+    return f"connection failed ({answer.error})"
 
 
 @dataclass
@@ -96,6 +89,7 @@ class _Ctx:
     session: aiohttp.ClientSession
     signer: Signer
     source: EventSource
+    target: Target
     forwarded: dict[str, str] = field(default_factory=dict)
 
     def events(self, types: Sequence[str], n: int) -> tuple[WebhookEvent, ...]:
@@ -118,18 +112,10 @@ class _Ctx:
         return self.signer.headers(body, ts_ms if ts_ms is not None else _now_ms())
 
     async def post(self, body: bytes, headers: dict[str, str]) -> Answer:
-        t0 = time.perf_counter()
-        try:
-            async with self.session.post(
-                self.options.url, data=body, headers=headers, allow_redirects=False
-            ) as resp:
-                await resp.read()
-                return Answer(resp.status, None, time.perf_counter() - t0)
-        except TimeoutError:
-            error = f"no answer within {self.options.timeout_s:g} s"
-        except aiohttp.ClientError as exc:
-            error = f"connection failed ({type(exc).__name__})"
-        return Answer(None, error, time.perf_counter() - t0)
+        return await transport.send(self.session, self.target.wire, body, headers)
+
+    def show(self, answer: Answer) -> str:
+        return shown(answer, self.options.timeout_s)
 
     def rejected(self, answer: Answer) -> bool:
         wanted = self.options.reject_statuses
@@ -153,7 +139,7 @@ def _accepts(
         return False, f"crashed on {what} ({first.status})"
     if first.status is not None and first.status in (401, 403):
         return False, f"rejected {what} ({first.status}): signature check wrong?"
-    return False, f"did not accept {what}: {first}"
+    return False, f"did not accept {what}: {shown(first, timeout_s)}"
 
 
 def _rejects(ctx: _Ctx, what: str, answer: Answer) -> tuple[bool, str]:
@@ -163,7 +149,7 @@ def _rejects(ctx: _Ctx, what: str, answer: Answer) -> tuple[bool, str]:
         return False, f"crashed on {what} ({answer.status}): answer 4xx, not 5xx"
     if answer.ok:
         return False, f"accepted {what} ({answer.status})"
-    return False, f"did not reject {what} as asked: {answer}"
+    return False, f"did not reject {what} as asked: {ctx.show(answer)}"
 
 
 # ---------------------------------------------------------------------------
@@ -188,7 +174,7 @@ async def _valid(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     body = ctx.batch(ctx.events(["contact.creation"], 1)).body(0)
     answer = await ctx.post(body, ctx.signed(body))
     ok, msg = _accepts("a valid request", [answer], ctx.options.timeout_s)
-    return ok, "1 event, v1+v3 signed", "2xx", str(answer), msg
+    return ok, "1 event, v1+v3 signed", "2xx", ctx.show(answer), msg
 
 
 @_check("accepts-full-batch", "A 100-event batch gets a 2xx within 5 s.")
@@ -198,7 +184,13 @@ async def _full(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     ok, msg = _accepts("a full batch", [answer], ctx.options.timeout_s)
     if ok and answer.latency_s > 5:
         ok, msg = False, f"took {answer.latency_s:.1f} s: HubSpot times out at 5 s"
-    return ok, f"100 events, {len(body):,} bytes", "2xx within 5 s", str(answer), msg
+    return (
+        ok,
+        f"100 events, {len(body):,} bytes",
+        "2xx within 5 s",
+        ctx.show(answer),
+        msg,
+    )
 
 
 @_check("accepts-every-type", "One batch per subscription family gets a 2xx.")
@@ -210,13 +202,13 @@ async def _every(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     for family in families:
         body = ctx.batch(ctx.events([family], 30)).body(0)
         answer = await ctx.post(body, ctx.signed(body))
-        seen.append(f"{family}: {answer}")
+        seen.append(f"{family}: {ctx.show(answer)}")
         if not answer.ok:
             failures.append((family, answer))
     if failures:
         family, answer = failures[0]
         verb = "crashed on" if (answer.status or 0) >= 500 else "did not accept"
-        msg = f"{verb} {family} events ({answer})"
+        msg = f"{verb} {family} events ({ctx.show(answer)})"
         return False, f"{len(families)} batches", "2xx each", "; ".join(seen), msg
     return (
         True,
@@ -250,7 +242,7 @@ async def _unicode(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     ok, msg = _accepts("raw UTF-8 (Zoë 😀, 東京)", [answer], ctx.options.timeout_s)
     if not ok and answer.status in (401, 403):
         msg += " — verify the raw body bytes, never a re-serialised body"
-    return ok, "raw UTF-8 body", "2xx", str(answer), msg
+    return ok, "raw UTF-8 body", "2xx", ctx.show(answer), msg
 
 
 @_check("accepts-escaped-unicode", "\\uXXXX-escaped bodies get a 2xx.")
@@ -258,7 +250,7 @@ async def _escaped(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     body = _unicode_body(ctx, escape=True)
     answer = await ctx.post(body, ctx.signed(body))
     ok, msg = _accepts("\\uXXXX-escaped unicode", [answer], ctx.options.timeout_s)
-    return ok, "escaped body", "2xx", str(answer), msg
+    return ok, "escaped body", "2xx", ctx.show(answer), msg
 
 
 @_check("accepts-retries", "The same events with attemptNumber 1, 2, 3 get a 2xx.")
@@ -269,7 +261,7 @@ async def _retries(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
         body = batch.body(k)
         answers.append(await ctx.post(body, ctx.signed(body)))
     ok, msg = _accepts("retried events", answers, ctx.options.timeout_s)
-    return ok, "attempts 1, 2, 3", "2xx each", ", ".join(map(str, answers)), msg
+    return ok, "attempts 1, 2, 3", "2xx each", ", ".join(map(ctx.show, answers)), msg
 
 
 @_check("accepts-duplicates", "The same batch twice gets a 2xx both times.")
@@ -277,7 +269,7 @@ async def _duplicates(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     body = ctx.batch(ctx.events(["company"], 10)).body(0)
     answers = [await ctx.post(body, ctx.signed(body)) for _ in range(2)]
     ok, msg = _accepts("a duplicate delivery", answers, ctx.options.timeout_s)
-    return ok, "one batch, twice", "2xx each", ", ".join(map(str, answers)), msg
+    return ok, "one batch, twice", "2xx each", ", ".join(map(ctx.show, answers)), msg
 
 
 @_check(
@@ -310,7 +302,7 @@ async def _order(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
         ok,
         "deletion, creation; change, creation",
         "2xx each",
-        ", ".join(map(str, answers)),
+        ", ".join(map(ctx.show, answers)),
         msg,
     )
 
@@ -337,7 +329,7 @@ async def _forged(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     body = ctx.batch(ctx.events(["deal.creation"], 1)).body(0)
     answer = await ctx.post(body, _forge(ctx.signed(body)))
     ok, msg = _rejects(ctx, "forged signatures", answer)
-    return ok, "random v1 and v3", _want(ctx), str(answer), msg
+    return ok, "random v1 and v3", _want(ctx), ctx.show(answer), msg
 
 
 @_check("rejects-tampered-body", "Signatures computed over a different body get a 4xx.")
@@ -347,7 +339,7 @@ async def _tampered(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     sent = signed_for.replace(b'"attemptNumber":0', b'"attemptNumber":7')
     answer = await ctx.post(sent, ctx.signed(signed_for))
     ok, msg = _rejects(ctx, "a tampered body", answer)
-    return ok, "body changed after signing", _want(ctx), str(answer), msg
+    return ok, "body changed after signing", _want(ctx), ctx.show(answer), msg
 
 
 @_check("rejects-unsigned", "A request with no signature headers gets a 4xx.")
@@ -360,7 +352,7 @@ async def _unsigned(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     }
     answer = await ctx.post(body, headers)
     ok, msg = _rejects(ctx, "an unsigned request", answer)
-    return ok, "no X-HubSpot-Signature*", _want(ctx), str(answer), msg
+    return ok, "no X-HubSpot-Signature*", _want(ctx), ctx.show(answer), msg
 
 
 @_check(
@@ -376,7 +368,7 @@ async def _replay(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
             ": check X-HubSpot-Request-Timestamp with v3 "
             "(v1 alone has no replay protection)"
         )
-    return ok, "v1 and v3 valid, timestamp 6 min old", _want(ctx), str(answer), msg
+    return ok, "v1 and v3 valid, timestamp 6 min old", _want(ctx), ctx.show(answer), msg
 
 
 @_check(
@@ -392,7 +384,7 @@ async def _versions(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     a1 = await ctx.post(body, only_v1)
     a3 = await ctx.post(body, only_v3)
     enforced = [v for v, answer in (("v3", a1), ("v1", a3)) if not answer.ok]
-    saw = f"only v1 valid: {a1}; only v3 valid: {a3}"
+    saw = f"only v1 valid: {ctx.show(a1)}; only v3 valid: {ctx.show(a3)}"
     msg = (
         "enforces " + " and ".join(sorted(enforced)) if enforced else "enforces neither"
     )
@@ -432,14 +424,13 @@ async def run_contract(
     source = EventSource(
         EventConfig(seed=options.seed, format=options.format, start_ms=_now_ms())
     )
+    target = Target.parse(options.url)
     signer = Signer(
-        options.secret, options.url, SigningOptions(public_url=options.public_url)
+        options.secret, target, SigningOptions(public_url=options.public_url)
     )
-    timeout = aiohttp.ClientTimeout(total=options.timeout_s)
     results: list[CheckResult] = []
-    connector = aiohttp.TCPConnector(limit=10)
-    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-        ctx = _Ctx(options, session, signer, source)
+    async with transport.session(10, options.timeout_s) as session:
+        ctx = _Ctx(options, session, signer, source, target)
         for check_id in chosen:
             statement, fn, required = _CHECKS[check_id]
             t0 = time.perf_counter()

@@ -31,6 +31,7 @@ import itertools
 import os
 import random
 import time
+import types
 from typing import Any
 
 from locust import FastHttpUser, constant, task
@@ -39,9 +40,25 @@ from .batching import Batch
 from .events import EventConfig, EventSource
 from .retry import PROFILES, RetryPolicy
 from .signing import ClientSecret, Signer, SigningOptions
+from .target import Target
 
 #: Distinct seeds per user, so users do not send identical events.
 _users = itertools.count()
+
+
+def _exact_urlopen(agent: Any, request: Any) -> Any:
+    """
+    geventhttpclient's own ``_urlopen``, but with the URI as given: it requotes
+    (``%7e`` becomes ``~``), and a v3 signature covers the URI as sent.
+    """
+    client = agent.clientpool.get_client(request.url_split)
+    resp = client.request(
+        request.method,
+        request.url_split.request_uri,
+        body=request.payload,
+        headers=request.headers,
+    )
+    return agent.response_type(resp, request=request, sent_request=resp._sent_request)
 
 
 class HubSpotWebhookUser(FastHttpUser):
@@ -63,8 +80,12 @@ class HubSpotWebhookUser(FastHttpUser):
         self.source = EventSource(EventConfig(seed=seed, distinct=distinct))
         self.source.prepare(100)
         secret = ClientSecret(os.environ.get("HUBSPOT_CLIENT_SECRET", ""))
-        url = f"{(self.host or '').rstrip('/')}{self.path}"
-        self.signer = Signer(secret, url, SigningOptions())
+        # Posted as the full canonical URL, the text that was signed.
+        self.target = Target.parse(f"{(self.host or '').rstrip('/')}{self.path}")
+        self.signer = Signer(secret, self.target, SigningOptions())
+        agent = self.client.client
+        # Per instance, so other users in the same Locust process are untouched.
+        agent._urlopen = types.MethodType(_exact_urlopen, agent)  # type: ignore[method-assign]
         self.rng = random.Random(seed)
         self.retries: list[tuple[float, int, int, Batch]] = []
         self.seq = itertools.count(1)
@@ -87,7 +108,7 @@ class HubSpotWebhookUser(FastHttpUser):
         name = "webhook batch" if number == 0 else "webhook retry"
         # The exact signed bytes go out (the stub says str, bytes work).
         with self.client.post(
-            self.path,
+            self.target.url,
             data=body,  # type: ignore[arg-type]
             headers=headers,
             name=name,

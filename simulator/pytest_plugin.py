@@ -25,15 +25,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from . import transport
 from .batching import Batch
 from .contract import CHECK_IDS, CheckResult, ContractOptions, run_contract
 from .events import EventConfig, EventSource, WebhookEvent
 from .signing import ClientSecret, Signer
+from .target import Target
 
 try:
     import pytest_asyncio
@@ -57,6 +58,8 @@ class SentRequest:
     headers: dict[str, str]
     response: bytes
     latency_s: float
+    #: The failure (timeout, connect_error …) when there was no answer; status 0.
+    error: str | None = None
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -75,11 +78,12 @@ class HubSpotSender:
     def __init__(
         self, url: str, secret: ClientSecret, format: str = "classic", seed: int = 1
     ) -> None:
-        self.url = url
+        self.target = Target.parse(url)
+        self.url = self.target.url
         self.secret = secret
         self.format = "generic" if format == "generic" else "classic"
         self._seed = seed
-        self._signer = Signer(secret, url)
+        self._signer = Signer(secret, self.target)
 
     def events(
         self, types: Sequence[str] = ("contact",), count: int = 1
@@ -109,19 +113,24 @@ class HubSpotSender:
         """
         chosen = list(events) if events is not None else self.events(types, count)
         out: list[SentRequest] = []
-        async with aiohttp.ClientSession() as session:
+        async with transport.session(10, 30.0) as session:
             for start in range(0, len(chosen), 100):
                 batch = Batch.of(1, 0, tuple(chosen[start : start + 100]))
                 body = batch.body(attempt_number)
                 headers = self._signer.headers(body, int(time.time() * 1000))
-                t0 = time.perf_counter()
-                async with session.post(self.url, data=body, headers=headers) as resp:
-                    answer = await resp.read()
-                    out.append(
-                        SentRequest(
-                            resp.status, body, headers, answer, time.perf_counter() - t0
-                        )
+                answer = await transport.send(
+                    session, self.target.wire, body, headers, keep_body=True
+                )
+                out.append(
+                    SentRequest(
+                        answer.status or 0,
+                        body,
+                        headers,
+                        answer.body,
+                        answer.latency_s,
+                        answer.error,
                     )
+                )
         return out
 
 

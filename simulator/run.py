@@ -12,9 +12,6 @@ ledger for one ``send`` run. The CLI is a thin layer over :class:`SendRun`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ipaddress
-import os
 import time
 from collections import deque
 from collections.abc import (
@@ -27,7 +24,6 @@ from collections.abc import (
 )
 from dataclasses import dataclass, field, replace
 from typing import Final
-from urllib.parse import urlsplit
 
 from . import retry
 from .batching import Batch
@@ -40,7 +36,7 @@ from .delivery import (
     DeliveryOptions,
     HeaderSource,
 )
-from .errors import SecretError, TargetError, UsageError
+from .errors import SecretError, UsageError
 from .events import EventConfig, EventSource, RenderedBlock
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import Planned, phase_duration, phase_events, plan
@@ -48,77 +44,20 @@ from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
 from .scenario import App, Phase, Scenario, Threshold
 from .signing import ClientSecret, Signer, SigningOptions
 from .stats import Stats, Summary
+from .target import Target, check_target_url, is_loopback, preflight
 from .workflow import WorkflowSource
+
+__all__ = [
+    "RunResult",
+    "SendOptions",
+    "SendRun",
+    "check_target_url",
+    "is_loopback",
+    "preflight",
+]
 
 #: How often a run samples requests in flight and the backlog.
 SAMPLE_EVERY_S: Final = 0.25
-
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def check_target_url(url: str, allow_remote: bool = False) -> str:
-    """
-    ``url`` if it is an http(s) URL hubsim may send to, else TargetError.
-
-    Only loopback hosts are allowed unless ``allow_remote``: a load tester should
-    not flood a production endpoint because of a typo.
-    """
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise TargetError(f"bad target URL {url!r}: {exc}") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise TargetError(
-            f"bad target URL {url!r}: expected http://host[:port]/path or https://…"
-        )
-    if port == 0:
-        raise TargetError(f"bad target URL {url!r}: port 0")
-    if not allow_remote and not is_loopback(parts.hostname):
-        raise TargetError(
-            f"{parts.hostname} is not a loopback address; pass --allow-remote to "
-            "send load to another host"
-        )
-    return url
-
-
-def is_loopback(host: str) -> bool:
-    """
-    True for 127.0.0.0/8, ::1 and localhost names.
-    """
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-async def preflight(url: str, timeout_s: float = 3.0) -> None:
-    """
-    Open (and close) one TCP connection to the target, or raise TargetError.
-
-    Without it, an unreachable target under the default profile would only show
-    after HubSpot's 24-hour retry schedule.
-    """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port), timeout_s
-        )
-    except TimeoutError:
-        raise TargetError(
-            f"cannot reach {host}:{port}: no answer in {timeout_s:g} s"
-        ) from None
-    except OSError as exc:
-        # asyncio words a refusal as "connect call failed (...)"; errno says it plainly.
-        reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
-        raise TargetError(f"cannot reach {host}:{port}: {reason.lower()}") from None
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,9 +359,11 @@ class SendRun:
         phases: Sequence[Phase] = (),
         on_phase: PhaseHook | None = None,
     ) -> None:
-        check_target_url(options.target_url, options.allow_remote)
+        self.target = Target.parse(options.target_url).check_allowed(
+            options.allow_remote
+        )
         if options.signing.public_url:
-            check_target_url(options.signing.public_url, allow_remote=True)
+            Target.parse(options.signing.public_url, "--public-url")
         self.options = options
         self.clock = clock or SystemClock()
         self.source: EventSource | WorkflowSource
@@ -436,8 +377,8 @@ class SendRun:
         self.ledger = Ledger(self._sink(sink))
         self._recorder = Recorder(options.record_path) if options.record_path else None
         self.engine = DeliveryEngine(
-            options.target_url,
-            Signer(options.secret, options.target_url, options.signing),
+            self.target,
+            Signer(options.secret, self.target, options.signing),
             options.delivery,
             self.clock,
             on_request=self._recorder,
@@ -574,7 +515,7 @@ class SendRun:
             interrupted=self._stopped and not self._expired,
             app_id=self.source.app_id,
             portal_ids=self.source.portal_ids,
-            target_url=opts.target_url,
+            target_url=self.target.url,
             stats=stats,
         )
 
@@ -806,17 +747,17 @@ async def replay(
     (then the recorded headers go out unchanged). One attempt each: a replay
     re-sends what was recorded, retries included, and adds none of its own.
     """
-    check_target_url(target_url, allow_remote)
+    target = Target.parse(target_url).check_allowed(allow_remote)
     headers: HeaderSource
     if keep_signatures:
         headers = RecordedHeaders(requests)
     else:
         if secret is None:
             raise SecretError("re-signing needs the client secret: pass --secret")
-        headers = Signer(secret, target_url, signing or SigningOptions())
+        headers = Signer(secret, target, signing or SigningOptions())
     options = delivery or DeliveryOptions()
     options = replace(options, retry=retry.PROFILES["none"].retry)
-    engine = DeliveryEngine(target_url, headers, options)
+    engine = DeliveryEngine(target, headers, options)
     stats, ledger = Stats(), Ledger()
     batches = PacedReplay(requests, speed)
 
@@ -831,7 +772,7 @@ async def replay(
         if on_attempt is not None:
             on_attempt(attempt)
 
-    await preflight(target_url)
+    await preflight(target.url)
     t0 = time.perf_counter()
     await engine.run(counted(), record)
     for batch, attempts in engine.unfinished:
@@ -842,7 +783,7 @@ async def replay(
         interrupted=False,
         app_id=0,
         portal_ids=(),
-        target_url=target_url,
+        target_url=target.url,
         stats=stats,
     )
 

@@ -17,10 +17,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Literal
-from urllib.parse import urlsplit
 
 from . import catalog
 from .errors import SecretError
+from .target import Target
 
 SignatureVersion = Literal["v1", "v2", "v3"]
 #: Receivers reject a v3 timestamp older than this (§5).
@@ -203,10 +203,16 @@ class Signer:
     def __init__(
         self,
         secret: ClientSecret,
-        url: str,
+        url: str | Target,
         options: SigningOptions = SigningOptions(),
     ) -> None:
-        self.signed_url = options.public_url or url
+        # The canonical text, which is also what goes on the wire (Target).
+        if options.public_url:
+            self.signed_url = Target.parse(options.public_url, "--public-url").url
+        else:
+            self.signed_url = (
+                url.url if isinstance(url, Target) else Target.parse(url).url
+            )
         self.versions = options.versions
         method = options.method.upper().encode()
         key = _secret_bytes(secret)
@@ -233,7 +239,7 @@ class Signer:
             base["X-HubSpot-Origin-Hublet"] = "na1"
         self._workflow = options.workflow_headers
         if options.public_url:
-            public = urlsplit(options.public_url)
+            public = Target.parse(options.public_url, "--public-url")
             base["Host"] = public.netloc
             base["X-Forwarded-Host"] = public.netloc
             base["X-Forwarded-Proto"] = public.scheme

@@ -80,6 +80,11 @@ class Target:
         """
         if not isinstance(url, str) or not url:
             raise TargetError(f"{what} is empty")
+        if not re.match(r"(?i)https?://[^/?#\s]", url):
+            raise TargetError(
+                f"bad {what} {redact(url)!r}: expected http://host[:port]/path "
+                "or https://…"
+            )
         if m := _FORBIDDEN.search(url):
             char = repr(m.group())
             raise TargetError(

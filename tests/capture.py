@@ -88,3 +88,50 @@ class CaptureServer:
 
         app.router.add_route("*", "/{tail:.*}", handle)
         return app
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """One request exactly as its bytes arrived: the request line's target too."""
+
+    method: str
+    target: bytes
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class RawCapture:
+    """
+    A bare HTTP/1.1 server on asyncio streams (no aiohttp, no URL parsing): it
+    keeps the request target as the bytes on the wire, for tests that the URL
+    hubsim signs is the URL it sends. Answers every request 204, keep-alive.
+    """
+
+    requests: list[RawRequest] = field(default_factory=list)
+    status: int = 204
+
+    async def handle(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while True:
+                line = await reader.readline()
+                if not line:
+                    return
+                method, target, _ = line.rstrip(b"\r\n").split(b" ", 2)
+                headers: dict[str, str] = {}
+                while (raw := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = raw.decode("latin-1").partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length", "0"))
+                body = await reader.readexactly(length) if length else b""
+                self.requests.append(RawRequest(method.decode(), target, headers, body))
+                writer.write(
+                    f"HTTP/1.1 {self.status} No Content\r\nContent-Length: 0\r\n\r\n".encode()
+                )
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return
+        finally:
+            writer.close()
