@@ -21,8 +21,9 @@ from .errors import (
 )
 from .events import EventConfig, EventSource, WebhookEvent
 from .ledger import Ledger, Outcome
+from .result import RunResult
 from .retry import PROFILES, Profile, RetryPolicy
-from .run import RunResult, SendOptions, SendRun
+from .run import SendOptions, SendRun
 from .signing import (
     ClientSecret,
     Signer,

@@ -22,7 +22,6 @@ import concurrent.futures
 import contextlib
 import math
 import multiprocessing
-import re
 import signal
 import time
 from collections.abc import Callable, Sequence
@@ -34,10 +33,11 @@ from rich.console import Console
 from . import aio, dashboard
 from .errors import UsageError
 from .ledger import Ledger
-from .run import Check, RunResult, SendOptions, SendRun, make_send_options
-from .scenario import Comparison, Threshold
+from .result import RunResult
+from .run import SendOptions, SendRun, make_send_options
 from .signing import ClientSecret
 from .stats import Stats
+from .thresholds import Check, Threshold, evaluate, parse_rules
 
 Model = Literal["closed", "open"]
 #: Open-model slots when --max-concurrent is not given: enough that the
@@ -53,66 +53,31 @@ LATE_WARN_SHARE: Final = 0.05
 # ---------------------------------------------------------------------------
 # Service-level objectives and ramps (pure)
 # ---------------------------------------------------------------------------
-_SLO_TERM = re.compile(
-    r"^\s*(p\d+(?:\.\d+)?|max|errors|error_rate)\s*(<=|<)\s*"
-    r"(\d+(?:\.\d+)?)\s*(ms|s|%)?\s*$"
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Slo:
     """
-    A comma-separated set of rules, ``p99<250ms,errors<1%``, as thresholds on
-    ``p50_ms``… ``max_ms`` and ``error_pct``. In the open model latency is
-    measured from each batch's due moment, so a backed-up schedule counts.
+    A comma-separated set of rules in the threshold language
+    (:mod:`simulator.thresholds`), ``p99<250ms,errors<1%``. In the open model
+    latency is measured from each batch's due moment, so a backed-up schedule
+    counts.
     """
 
     rules: tuple[Threshold, ...]
 
     @classmethod
     def parse(cls, text: str) -> Slo:
-        """UsageError naming the bad term otherwise."""
-        rules = []
-        for term in text.split(","):
-            m = _SLO_TERM.match(term)
-            if m is None:
-                raise UsageError(
-                    f"--slo: {term.strip()!r} is not like p99<250ms, max<1s or "
-                    "errors<1%"
-                )
-            metric, op_text, number, unit = m.groups()
-            op: Comparison = "<" if op_text == "<" else "<="
-            value = float(number)
-            if metric in ("errors", "error_rate"):
-                if unit not in (None, "%"):
-                    raise UsageError(f"--slo: errors are a percentage, not {unit}")
-                rules.append(Threshold("error_pct", op, value))
-                continue
-            if unit == "%":
-                raise UsageError(f"--slo: {metric} needs ms or s, not %")
-            if metric.startswith("p") and not 0 < float(metric[1:]) <= 100:
-                raise UsageError(f"--slo: {metric} is not a percentile")
-            ms = value * 1000 if unit == "s" else value
-            rules.append(Threshold(f"{metric}_ms", op, ms))
-        return cls(tuple(rules))
+        """UsageError naming the bad rule otherwise."""
+        rules = parse_rules([text], "--slo")
+        if not rules:
+            raise UsageError("--slo: give at least one rule, like 'p99<250ms'")
+        return cls(rules)
 
-    def check(self, stats: Stats) -> list[Check]:
-        """Each rule with what ``stats`` measured."""
-        return [Check(rule, slo_measure(rule.metric, stats)) for rule in self.rules]
+    def check(self, result: RunResult) -> list[Check]:
+        """Each rule with what ``result`` measured (latency from schedule)."""
+        return evaluate(self.rules, result, from_schedule=True)
 
     def __str__(self) -> str:
         return ", ".join(str(r) for r in self.rules)
-
-
-def slo_measure(metric: str, stats: Stats) -> float:
-    """``error_pct`` or a latency in ms (``p99_ms``, ``max_ms``) from ``stats``."""
-    if metric == "error_pct":
-        return 100 * (1 - stats.ok_requests / stats.requests) if stats.requests else 0
-    h = stats.intended_latency if stats.intended_latency.total else stats.latency
-    name = metric.removesuffix("_ms")
-    if name == "max":
-        return h.max_us / 1000
-    return h.percentile(float(name[1:])) * 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,7 +424,7 @@ def ramp(
             m = measure(step_opts, opts.slots, value)
         else:
             m = measure(step_opts, max(opts.workers, round(value)))
-        step = Step(value, m, slo.check(m.stats))
+        step = Step(value, m, slo.check(m.result))
         done.append(step)
         if on_step is not None:
             on_step(step)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import json
 import os
 import signal
@@ -26,6 +25,7 @@ from typing import Any, NoReturn
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import (
     __version__,
@@ -43,29 +43,19 @@ from .errors import SimulatorError, UsageError
 from .pacing import phase_events
 from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, ReceiverServer
 from .recording import read_recording, replay_batch, select
+from .result import ExitCode, RunResult, Verdict, merge_results, verdict
 from .run import (
-    Check,
     PhaseHook,
-    RunResult,
     SendOptions,
     SendRun,
     app_phases,
     check_target_url,
-    check_thresholds,
     make_send_options,
-    merge_runs,
     preflight,
     replay,
     scenario_options,
 )
-from .scenario import (
-    Phase,
-    Scenario,
-    ScenarioError,
-    Threshold,
-    load_scenario,
-    parse_threshold,
-)
+from .scenario import Phase, Scenario, ScenarioError, load_scenario
 from .signing import (
     ClientSecret,
     SigningOptions,
@@ -75,22 +65,12 @@ from .signing import (
     sign_v3,
 )
 from .stats import Stats, compare
+from .thresholds import Check, Threshold, evaluate, parse_rules
 
 SECRET_ENV = "HUBSPOT_CLIENT_SECRET"
 #: The scenario `hubsim demo` (and `make demo`) runs by default.
 QUICKSTART = Path(__file__).resolve().parents[1] / "scenarios" / "quickstart.toml"
 SEND_PROFILES = ("webhooks", "webhooks-legacy", "workflow", "none")
-
-
-class ExitCode(enum.IntEnum):
-    """
-    What hubsim's exit status means.
-    """
-
-    OK = 0
-    NOT_DELIVERED = 1
-    BAD_INPUT = 2
-    INTERRUPTED = 130
 
 
 err_console = Console(stderr=True, highlight=False)
@@ -201,12 +181,14 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 @dataclass(frozen=True, slots=True)
 class Outputs:
-    """Where a run's reports go (None: not asked for)."""
+    """Where a run's files go (None: not asked for)."""
 
     report_path: str | None = None
     html_path: str | None = None
     junit_path: str | None = None
     markdown_path: str | None = None
+    ledger_path: str | None = None
+    record_path: str | None = None
 
 
 threshold_option = click.option(
@@ -219,14 +201,8 @@ threshold_option = click.option(
 )
 
 
-def _thresholds(values: Sequence[str]) -> list[Threshold]:
-    out = []
-    for text in values:
-        try:
-            out.append(parse_threshold(text))
-        except ValueError as exc:
-            raise UsageError(f"--threshold: {exc}") from None
-    return out
+def _thresholds(values: Sequence[str]) -> tuple[Threshold, ...]:
+    return parse_rules(values, "--threshold")
 
 
 ledger_option = click.option(
@@ -430,8 +406,10 @@ def send(
     rules = _thresholds(thresholds)
     console = Console(highlight=False)
     result = aio.run(run_with_progress(options, console, quiet))
-    outputs = Outputs(report_path, html_path, junit_path, markdown_path)
-    finish(result, console, outputs, check_thresholds(rules, result), "send")
+    outputs = Outputs(
+        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
+    )
+    finish(result, console, outputs, evaluate(rules, result), "send")
 
 
 def build_send_options(**settings: Any) -> SendOptions:
@@ -475,7 +453,7 @@ async def run_all(
     main = asyncio.current_task()
 
     def on_signal() -> None:
-        if any(r._stopped for r in runs) and main is not None:
+        if any(r.stopped for r in runs) and main is not None:
             main.cancel()
         else:
             err_console.print(
@@ -501,7 +479,7 @@ async def run_all(
                     await asyncio.wait({every}, timeout=0.25)
                     tick()
                 results = every.result()
-        return merge_runs(runs, results, time.perf_counter() - t0), list(results)
+        return merge_results(results, time.perf_counter() - t0), list(results)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -514,20 +492,22 @@ def finish(
     outputs: Outputs,
     checks: Sequence[Check] = (),
     name: str = "run",
+    extra: Mapping[str, Any] | None = None,
+    delivery_counts: bool = True,
 ) -> None:
     """
     Print the summary and thresholds, write every report asked for, and exit
-    with the run's status: thresholds decide when there are any, else whether
-    every event was delivered.
+    with the run's verdict (the same one every report states).
     """
     console.print(report.render(result))
-    write_outputs(result, console, outputs, checks, name)
-    if result.interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    if not result.ledger.balanced or not all(c.ok for c in checks):
-        sys.exit(ExitCode.NOT_DELIVERED)
-    if not checks and not result.all_delivered:
-        sys.exit(ExitCode.NOT_DELIVERED)
+    judged = verdict(result, checks, delivery_counts)
+    write_outputs(result, console, outputs, checks, name, judged, extra)
+    if checks:
+        mark = "[bold green]✔" if judged.passed else "[bold red]✘"
+        why = "; ".join(judged.reasons) or f"{len(checks)} thresholds held"
+        console.print(f"{mark} {judged.word}[/]: {why}", markup=True)
+    if not judged.passed:
+        sys.exit(judged.code)
 
 
 def write_outputs(
@@ -536,26 +516,36 @@ def write_outputs(
     outputs: Outputs,
     checks: Sequence[Check],
     name: str,
+    judged: Verdict,
     extra: Mapping[str, Any] | None = None,
 ) -> None:
     """
     The thresholds table, then every report file asked for (``extra`` keys go
-    into the JSON report, e.g. bench figures).
+    into the JSON report, e.g. bench figures), each named as it is written.
     """
     if checks:
         console.print(report.render_checks(checks))
+    written: list[tuple[str, str]] = []
     if outputs.report_path:
         report.write_json(result, outputs.report_path, checks, extra)
-        console.print(f"report written to {outputs.report_path}", style="dim")
+        written.append((outputs.report_path, "JSON report"))
     if outputs.html_path:
         html_report.write_html(result, outputs.html_path, f"hubsim {name}", checks)
-        console.print(f"HTML report written to {outputs.html_path}", style="dim")
+        written.append((outputs.html_path, "HTML report"))
     if outputs.junit_path:
-        xml = report.thresholds_junit(checks, name, result)
+        xml = report.junit(result, checks, judged, name)
         Path(outputs.junit_path).write_text(xml, encoding="utf-8")
+        written.append((outputs.junit_path, "JUnit XML"))
     if outputs.markdown_path:
         with open(outputs.markdown_path, "a", encoding="utf-8") as out:
-            out.write(report.markdown(result, checks, name))
+            out.write(report.markdown(result, checks, judged, name))
+        written.append((outputs.markdown_path, "Markdown summary, appended"))
+    if outputs.ledger_path:
+        written.append((outputs.ledger_path, "ledger"))
+    if outputs.record_path:
+        written.append((outputs.record_path, "recording"))
+    for path, what in written:
+        console.print(Text(f"wrote {path} ({what})", style="dim"), soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------
@@ -787,7 +777,7 @@ def demo(scenario_path: str | None) -> None:
         options = scenario_options(scenario, target, ClientSecret(secret))
         result = aio.run(run_with_progress(options, console, False, scenario.phases))
         console.print(report.render(result))
-        checks = check_thresholds(scenario.thresholds, result)
+        checks = evaluate(scenario.thresholds, result)
         if checks:
             console.print(report.render_checks(checks))
         seen = aio.run(_fetch_stats(f"{base}/stats"))
@@ -888,7 +878,9 @@ def run_command(
             quiet,
         )
     )
-    outputs = Outputs(report_path, html_path, junit_path, markdown_path)
+    outputs = Outputs(
+        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
+    )
     finish(result, console, outputs, checks, scenario.name)
 
 
@@ -960,7 +952,7 @@ async def _run_scenario(
                 f"{r.summary.latency.p99 * 1000:,.1f} ms",
             )
         console.print(table)
-    return result, check_thresholds(scenario.thresholds, result)
+    return result, evaluate(scenario.thresholds, result)
 
 
 @cli.command()
@@ -1342,7 +1334,7 @@ def bench_command(
             f"{workers} worker{'s' * (workers > 1)}, {aio.loop_name()} → {target_url}"
         )
     m = bench.measure(opts, opts.slots, opts.rate, live)
-    checks = objective.check(m.stats) if objective else []
+    checks = objective.check(m.result) if objective else []
     console.print(report.render(m.result))
     console.print(_bench_table(m))
     for warning in m.warnings():
@@ -1448,7 +1440,7 @@ def _bench_ramp(
             ],
         },
     }  # fmt: skip
-    _finish_bench(reported.measurement, reported.checks, console, outputs, extra, knee)
+    _finish_bench(reported.measurement, reported.checks, console, outputs, extra)
 
 
 def _finish_bench(
@@ -1457,13 +1449,13 @@ def _finish_bench(
     console: Console,
     outputs: Outputs,
     extra: dict[str, Any],
-    knee: bench.Step | bool | None = True,
 ) -> None:
-    write_outputs(m.result, console, outputs, checks, "bench", extra)
-    if m.result.interrupted:
-        sys.exit(ExitCode.INTERRUPTED)
-    if knee is None or not all(c.ok for c in checks):
-        sys.exit(ExitCode.NOT_DELIVERED)
+    # Only the SLO decides a bench (errors are what it measures), and a ramp
+    # whose first step broke reports that step's failing checks.
+    judged = verdict(m.result, checks, delivery_counts=False)
+    write_outputs(m.result, console, outputs, checks, "bench", judged, extra)
+    if not judged.passed:
+        sys.exit(judged.code)
 
 
 # ---------------------------------------------------------------------------

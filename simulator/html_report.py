@@ -16,8 +16,9 @@ from . import __version__
 from .charts import spectrum_chart, time_chart
 from .ledger import Ledger
 from .report import extra_rows
-from .run import Check, RunResult
+from .result import RunResult
 from .stats import LatencyHistogram, Stats
+from .thresholds import Check
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,8 +17,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .ledger import Ledger
-from .run import Check, RunResult
+from .result import RunResult, Verdict, undelivered
 from .stats import Comparison, Percentiles, Stats, Summary
+from .thresholds import Check
 
 #: 2: adds "stats" (histograms, series, breakdowns) so runs merge and compare.
 SCHEMA_VERSION: Final = 2
@@ -297,62 +299,111 @@ def render_comparison(rows: Sequence[Comparison], tolerance: float) -> Renderabl
     return table
 
 
-def thresholds_junit(
-    checks: Sequence[Check], name: str, result: RunResult | None = None
+@dataclass(frozen=True, slots=True)
+class _Case:
+    classname: str
+    name: str
+    failed: str | None = None
+    skipped: str | None = None
+    seconds: float = 0.0
+
+
+def junit(
+    result: RunResult, checks: Sequence[Check], verdict: Verdict, name: str
 ) -> str:
     """
-    Thresholds as JUnit XML: one testcase per threshold, plus one for the
-    ledger's invariant (every generated event accounted for) when given a run.
+    The run as JUnit XML, one testcase per thing that can decide its exit
+    code: not interrupted, the ledger balanced, every event delivered
+    (skipped when thresholds decide instead), and each threshold. The suite
+    fails exactly when the run exits non-zero.
     """
     from xml.etree import ElementTree as ET
 
-    balanced = result is None or result.ledger.balanced
-    failed = sum(1 for c in checks if not c.ok) + (not balanced)
+    ledger, duration = result.ledger, result.summary.duration_s
+    missing = ledger.generated - ledger.delivered
+    not_delivered = (
+        f"{missing:,} of {ledger.generated:,} events not delivered "
+        f"({undelivered(result)})"
+    )
+    delivered = "every generated event was delivered"
+    cases = [
+        _Case(
+            "hubsim.run",
+            "the run finished (not interrupted)",
+            "stopped by a signal: in-flight requests finished, the rest pending"
+            if result.interrupted
+            else None,
+        ),
+        _Case(
+            "hubsim.ledger",
+            "every generated event is delivered, given up or pending",
+            None
+            if ledger.balanced
+            else f"generated {ledger.generated:,} != delivered {ledger.delivered:,}"
+            f" + gave up {ledger.gave_up:,} + pending {ledger.pending_count:,}",
+        ),
+        # The delivery case carries the run's real duration.
+        _Case("hubsim.delivery", delivered, seconds=duration)
+        if not missing
+        else _Case("hubsim.delivery", delivered, not_delivered, seconds=duration)
+        if verdict.delivery_decides
+        else _Case(
+            "hubsim.delivery",
+            delivered,
+            skipped=f"{not_delivered}; thresholds decide this run",
+            seconds=duration,
+        ),
+    ]
+    cases += [
+        _Case(
+            "hubsim.thresholds",
+            str(c.threshold),
+            None if c.ok else f"{c.threshold} did not hold: measured {c.measured:.6g}",
+        )
+        for c in checks
+    ]
     suite = ET.Element(
-        "testsuite", name=f"hubsim {name}",
-        tests=str(len(checks) + (result is not None)),
-        failures=str(failed), errors="0", skipped="0", time="0",
+        "testsuite", name=f"hubsim {name}", tests=str(len(cases)),
+        failures=str(sum(c.failed is not None for c in cases)), errors="0",
+        skipped=str(sum(c.skipped is not None for c in cases)), time=f"{duration:.3f}",
     )  # fmt: skip
-    if result is not None:
-        ledger = result.ledger
-        case = ET.SubElement(
-            suite, "testcase", classname="hubsim.ledger",
-            name="every generated event is delivered, given up or pending", time="0",
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="verdict", value=verdict.word)
+    ET.SubElement(props, "property", name="exit_code", value=str(int(verdict.code)))
+    for c in cases:
+        el = ET.SubElement(
+            suite, "testcase", classname=c.classname, name=c.name,
+            time=f"{c.seconds:.3f}",
         )  # fmt: skip
-        if not balanced:
-            failure = ET.SubElement(case, "failure", message="ledger mismatch")
-            failure.text = (
-                f"generated {ledger.generated} != delivered {ledger.delivered} + "
-                f"gave up {ledger.gave_up} + pending {ledger.pending_count}"
-            )
-    for c in checks:
-        case = ET.SubElement(
-            suite, "testcase", classname="hubsim.thresholds", name=str(c.threshold),
-            time="0",
-        )  # fmt: skip
-        if not c.ok:
-            failure = ET.SubElement(
-                case, "failure", message=f"measured {c.measured:.6g}", type="Threshold"
-            )
-            failure.text = f"{c.threshold} did not hold: measured {c.measured:.6g}"
+        if c.failed is not None:
+            failure = ET.SubElement(el, "failure", message=c.failed, type="hubsim")
+            failure.text = c.failed
+        elif c.skipped is not None:
+            ET.SubElement(el, "skipped", message=c.skipped)
     ET.indent(suite)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
         suite, encoding="unicode"
     )
 
 
-def markdown(result: RunResult, checks: Sequence[Check], name: str) -> str:
+def markdown(
+    result: RunResult, checks: Sequence[Check], verdict: Verdict, name: str
+) -> str:
     """
-    A short Markdown summary, e.g. for a CI job summary ($GITHUB_STEP_SUMMARY).
+    A short Markdown summary, e.g. for a CI job summary ($GITHUB_STEP_SUMMARY);
+    it says passed exactly when the run exits 0.
     """
     s, ledger = result.summary, result.ledger
-    verdict = (
-        "✅ passed" if ledger.balanced and all(c.ok for c in checks) else "❌ failed"
-    )
+    mark = {"passed": "✅", "failed": "❌", "interrupted": "⏹"}[verdict.word]
     answers = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.outcomes.items()))
     lines = [
-        f"### hubsim: {name} {verdict}",
+        f"### hubsim: {name} {mark} {verdict.word}",
         "",
+    ]
+    lines += [f"- {reason}" for reason in verdict.reasons]
+    if verdict.reasons:
+        lines.append("")
+    lines += [
         "| | |",
         "|---|---|",
         f"| events | {ledger.generated:,} generated, {ledger.delivered:,} delivered, "
@@ -360,8 +411,9 @@ def markdown(result: RunResult, checks: Sequence[Check], name: str) -> str:
         f"| requests | {s.requests:,} ({s.requests_per_s:,.0f}/s) |",
         f"| latency | p50 {_ms(s.latency.p50)}, p90 {_ms(s.latency.p90)}, "
         f"p99 {_ms(s.latency.p99)}, max {_ms(s.latency.max)} |",
-        f"| answers | {answers} |",
+        f"| answers | {answers or '-'} |",
         f"| max event age | {s.max_event_age_s:,.2f} s |",
+        f"| duration | {s.duration_s:,.2f} s |",
     ]
     if checks:
         lines += ["", "| threshold | measured | |", "|---|---|---|"]

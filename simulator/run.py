@@ -41,9 +41,10 @@ from .events import EventConfig, EventSource, RenderedBlock
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import Planned, phase_duration, phase_events, plan
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
-from .scenario import App, Phase, Scenario, Threshold
+from .result import RunResult
+from .scenario import App, Phase, Scenario
 from .signing import ClientSecret, Signer, SigningOptions
-from .stats import Stats, Summary
+from .stats import Stats
 from .target import Target, check_target_url, is_loopback, preflight
 from .workflow import WorkflowSource
 
@@ -95,27 +96,6 @@ class SendOptions:
             raise UsageError("--rate must be more than 0")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """
-    The outcome of a run: the measured figures and the ledger's accounting.
-    """
-
-    summary: Summary
-    ledger: Ledger
-    interrupted: bool
-    app_id: int
-    portal_ids: tuple[int, ...]
-    target_url: str
-    #: Every counter and histogram, for saved reports (schema_version 2).
-    stats: Stats | None = None
-
-    @property
-    def all_delivered(self) -> bool:
-        """Every generated event was delivered."""
-        return self.ledger.generated == self.ledger.delivered and self.ledger.balanced
 
 
 class _BatchStream:
@@ -609,50 +589,6 @@ def make_send_options(
 # ---------------------------------------------------------------------------
 # Scenarios
 # ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Check:
-    """
-    One threshold against what the run measured.
-    """
-
-    threshold: Threshold
-    measured: float
-
-    @property
-    def ok(self) -> bool:
-        """Whether the run met the threshold."""
-        return self.threshold.holds(self.measured)
-
-
-def measurements(result: RunResult) -> dict[str, float]:
-    """
-    Every metric a threshold can name (scenario.METRICS), from one run.
-    """
-    s, ledger = result.summary, result.ledger
-    return {
-        "p50_ms": s.latency.p50 * 1000,
-        "p90_ms": s.latency.p90 * 1000,
-        "p99_ms": s.latency.p99 * 1000,
-        "max_ms": s.latency.max * 1000,
-        "error_rate": 1 - s.success_ratio if s.requests else 0.0,
-        "delivered_ratio": ledger.delivered / ledger.generated
-        if ledger.generated
-        else 0.0,
-        "gave_up": float(ledger.gave_up),
-        "max_event_age_s": s.max_event_age_s,
-        "requests_per_s": s.requests_per_s,
-        "events_per_s": s.events_per_s,
-    }
-
-
-def check_thresholds(thresholds: Sequence[Threshold], result: RunResult) -> list[Check]:
-    """
-    Each threshold with its measured value.
-    """
-    measured = measurements(result)
-    return [Check(t, measured[t.metric]) for t in thresholds]
-
-
 def app_phases(scenario: Scenario, app: App) -> tuple[Phase, ...]:
     """
     The scenario's phases scaled to ``app``'s share of the traffic (its weight
@@ -784,28 +720,5 @@ async def replay(
         app_id=0,
         portal_ids=(),
         target_url=target.url,
-        stats=stats,
-    )
-
-
-def merge_runs(
-    runs: Sequence[SendRun], results: Sequence[RunResult], elapsed_s: float
-) -> RunResult:
-    """
-    Several apps' runs (at the same time, to one target) as one result.
-    """
-    if len(results) == 1:
-        return results[0]
-    stats, ledger = Stats(), Ledger()
-    for run in runs:
-        stats.merge(run.stats)
-        ledger.merge(run.ledger)
-    return RunResult(
-        summary=stats.summary(elapsed_s),
-        ledger=ledger,
-        interrupted=any(r.interrupted for r in results),
-        app_id=results[0].app_id,
-        portal_ids=tuple(p for r in results for p in r.portal_ids),
-        target_url=results[0].target_url,
         stats=stats,
     )

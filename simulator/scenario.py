@@ -14,36 +14,21 @@ reading the file and expanding ``${ENV_VAR}`` references.
 from __future__ import annotations
 
 import difflib
-import math
 import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from . import catalog, retry
 from .errors import CatalogError, SimulatorError, UsageError
 from .receiver import Faults
+from .thresholds import Threshold, parse_threshold
 
-Comparison = Literal["<", "<=", ">", ">=", "=="]
-#: What a threshold can test, and what each means (scenarios/README.md).
-METRICS: Final = {
-    "p50_ms": "median request latency",
-    "p90_ms": "90th percentile request latency",
-    "p99_ms": "99th percentile request latency",
-    "max_ms": "slowest request",
-    "error_rate": "share of requests not answered 2xx",
-    "delivered_ratio": "delivered events / generated events",
-    "gave_up": "events given up after their last attempt",
-    "max_event_age_s": "longest occurredAt-to-2xx time of any event",
-    "requests_per_s": "requests per second over the run",
-    "events_per_s": "events per second over the run",
-}
-_THRESHOLD_RE: Final = re.compile(
-    r"^\s*([a-z0-9_]+)\s*(<=|>=|==|<|>)\s*([-+0-9.eE]+)\s*$"
-)
+__all__ = ["App", "Phase", "Scenario", "ScenarioError", "Threshold", "load_scenario"]
+
 _ENV_RE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -55,30 +40,6 @@ class ScenarioError(SimulatorError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """
-    ``metric op value``, e.g. ``p99_ms < 500``.
-    """
-
-    metric: str
-    op: Comparison
-    value: float
-
-    def holds(self, measured: float) -> bool:
-        """Whether ``measured`` satisfies this threshold."""
-        return {
-            "<": measured < self.value,
-            "<=": measured <= self.value,
-            ">": measured > self.value,
-            ">=": measured >= self.value,
-            "==": math.isclose(measured, self.value, rel_tol=1e-9, abs_tol=1e-12),
-        }[self.op]
-
-    def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.value:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -588,25 +549,6 @@ class _Checker:
         except (UsageError, TypeError) as exc:
             self.fail("receiver", str(exc).replace("--", "").replace("-", "_"))
             return Faults()
-
-
-def parse_threshold(text: Any) -> Threshold:
-    """
-    ``metric op number`` (``p99_ms < 500``); ValueError saying what is wrong.
-    """
-    m = _THRESHOLD_RE.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise ValueError(f"{_show(text)} is not `metric op number`")
-    metric, op, number = m.groups()
-    if metric not in METRICS:
-        close = difflib.get_close_matches(metric, sorted(METRICS), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown metric {metric!r}{hint}")
-    try:
-        value = float(number)
-    except ValueError:
-        raise ValueError(f"{number!r} is not a number") from None
-    return Threshold(metric, op, value)  # type: ignore[arg-type]
 
 
 def _show(value: Any) -> str:

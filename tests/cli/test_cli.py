@@ -508,7 +508,7 @@ class TestSendOutputs:
         )  # fmt: skip
         assert ExitCode.OK == result.exit_code, result.output
         assert "hubsim send" in html.read_text()
-        assert 'tests="3"' in xml.read_text()
+        assert 'tests="5"' in xml.read_text()  # run, ledger, delivery, 2 thresholds
         assert 'failures="0"' in xml.read_text()
         assert "p99_ms < 5000" in md.read_text()
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from simulator import bench
 from simulator.cli import ExitCode, cli
-from simulator.receiver import Faults, ReceiverConfig
+from simulator.receiver import STATS_KEY, Faults, ReceiverConfig
 from simulator.signing import ClientSecret
 
 from ..conftest import SECRET, ThreadedReceiver
@@ -33,31 +33,47 @@ def slow_receiver():
 
 
 class TestModels:
+    """
+    What holds by construction, never a rate inside a time window: a loaded
+    CI machine can make any measured rate low (rate figures: make bench).
+    """
+
     def test_closed_model_is_concurrency_over_latency(self, slow_receiver):
-        """10 in flight at 20 ms: close to 500 requests/s (10 / 0.02 s)."""
+        """10 in flight at ≥20 ms each: never more than 10 / 0.02 s requests/s."""
 
-        m = bench.measure(_options(slow_receiver.url, duration_s=2.0), 10)
-        assert 350 < m.requests_per_s <= 505, m.requests_per_s
-        assert m.stats.ok_requests == m.stats.requests
-        assert m.stats.summary().latency.p50 == pytest.approx(0.020, abs=0.008)
+        m = bench.measure(_options(slow_receiver.url, duration_s=1.0), 10)
+        s = m.stats
+        assert s.requests > 0
+        assert s.ok_requests == s.requests
+        # Each slot completes at most one request per 20 ms, plus the ten in
+        # flight when the window closed.
+        assert s.requests <= 10 * (m.elapsed_s / 0.020) + 10
+        assert s.summary().latency.p50 >= 0.020
+        assert m.result.ledger.balanced
 
-    def test_open_model_holds_its_rate(self, slow_receiver):
-        """200 requests/s for 2 s: the rate holds, p50 near 20 ms, none late."""
+    def test_open_model_accounts_for_every_due_send(self, slow_receiver):
+        """
+        200 requests/s for 1 s: every due batch was either started (on time or
+        late) or counted as never started; nothing beyond the schedule.
+        """
 
-        opts = _options(slow_receiver.url, model="open", rate=200.0, duration_s=2.0)
+        opts = _options(slow_receiver.url, model="open", rate=200.0, duration_s=1.0)
         m = bench.measure(opts, opts.slots, 200.0)
-        assert 390 <= m.stats.requests <= 402, m.stats.requests
-        assert m.requests_per_s == pytest.approx(200, rel=0.05)
-        intended = m.stats.summary().intended
+        s = m.stats
+        assert s.scheduled_sends == s.requests  # every first attempt had a moment
+        assert s.late_sends <= s.scheduled_sends
+        due = s.scheduled_sends + s.dropped_sends
+        assert 160 <= due <= 201
+        intended = s.summary().intended
         assert intended is not None
-        assert intended.p50 == pytest.approx(0.020, abs=0.008)
-        assert m.late_share < 0.05
-        assert not m.warnings()
+        assert intended.p50 >= s.summary().latency.p50 >= 0.020
+        assert m.result.ledger.balanced
 
     def test_open_model_counts_late_and_dropped_sends(self, slow_receiver):
         """
-        50 requests/s with one slot at 20 ms latency is fine; 100/s with one slot
-        against 20 ms is not quite: the run says the schedule was not kept.
+        100 requests/s with one slot against a 20 ms receiver cannot be kept:
+        at most one send per 20 ms starts, so most are late or never sent, and
+        the run says the schedule was not kept.
         """
 
         opts = _options(
@@ -65,12 +81,13 @@ class TestModels:
         )
         m = bench.measure(opts, 1, 100.0)
         s = m.stats
-        assert s.late_sends + s.dropped_sends > 20
-        assert s.scheduled_sends + s.dropped_sends == pytest.approx(101, abs=2)
+        assert s.late_sends + s.dropped_sends >= 50
+        assert 80 <= s.scheduled_sends + s.dropped_sends <= 101
         assert any("schedule was not kept" in w for w in m.warnings())
         summary = s.summary()
         assert summary.intended is not None
-        assert summary.intended.p99 > 2 * summary.latency.p99
+        # From the due moment is never shorter than from the send.
+        assert summary.intended.p99 >= summary.latency.p99
 
     def test_requests_bound(self, slow_receiver):
         """--requests N sends exactly N requests."""
@@ -80,16 +97,24 @@ class TestModels:
         assert m.result.ledger.balanced
 
     def test_duration_bound(self, slow_receiver):
-        """A 1 s run stops starting requests at 1 s; in-flight ones finish."""
+        """A 1 s run stops starting requests at 1 s; in-flight ones finish in time."""
 
-        m = bench.measure(_options(slow_receiver.url, duration_s=1.0), 10)
-        assert m.elapsed_s < 1.0 + 0.2
+        opts = _options(slow_receiver.url, duration_s=1.0)
+        m = bench.measure(opts, 10)
+        # No request starts after the deadline, and each ends within --timeout.
+        assert m.elapsed_s < opts.duration_s + opts.timeout_s
         assert m.result.ledger.balanced
         assert not m.result.interrupted
 
 
 def _knee_app(limit: int):
-    """A receiver that is fast up to ``limit`` requests at once, slow beyond."""
+    """
+    A receiver that is fast (1 ms) up to ``limit`` requests at once and slow
+    (1.5 s) for any request that arrives above it. In a closed model above the
+    limit every slot's next request arrives above it, so the step is slow
+    through and through: p99 ≥ 1.5 s against a 300 ms SLO, and ≈1 ms below it
+    (a 5x margin either side).
+    """
     key = web.AppKey("in_flight", list)
 
     async def handle(request: web.Request) -> web.Response:
@@ -97,7 +122,7 @@ def _knee_app(limit: int):
         box[0] += 1
         try:
             await request.read()
-            await asyncio.sleep(0.005 if box[0] <= limit else 0.2)
+            await asyncio.sleep(0.001 if box[0] <= limit else 1.5)
         finally:
             box[0] -= 1
         return web.Response(status=204)
@@ -119,7 +144,7 @@ class TestRamp:
             steps, knee = bench.ramp(
                 _options(server.url),
                 bench.Ramp(4, 16, 4, 1.0),
-                bench.Slo.parse("p99<100ms,errors<1%"),
+                bench.Slo.parse("p99<300ms,errors<1%"),
             )
         assert knee is not None
         assert 8 == knee.value
@@ -134,7 +159,7 @@ class TestRamp:
             result = CliRunner().invoke(
                 cli,
                 ["bench", server.url, "-s", SECRET, "--ramp", "4:12:4:1",
-                 "--slo", "p99<100ms", "--report", str(report)],
+                 "--slo", "p99<300ms", "--report", str(report)],
             )  # fmt: skip
         assert ExitCode.OK == result.exit_code, result.output
         assert "knee: 8 in flight" in result.output
@@ -185,7 +210,7 @@ class TestCli:
             (["--model", "open"], "needs --rate"),
             (["--rate", "5"], "--rate is for --model open"),
             (["--ramp", "10:5:1:1"], "TO at least FROM"),
-            (["--slo", "p99<fast"], "is not like p99<250ms"),
+            (["--slo", "p99<fast"], "is not `metric op number`"),
             (["--duration", "0"], "--duration must be more than 0"),
             (["--workers", "0"], "--workers must be at least 1"),
         ],
@@ -206,7 +231,7 @@ class TestSlo:
         """Latency in ms or s, errors in percent."""
 
         slo = bench.Slo.parse("p99<250ms, p50<=1s,errors<1%")
-        assert ["p99_ms < 250", "p50_ms <= 1000", "error_pct < 1"] == [
+        assert ["p99_ms < 250", "p50_ms <= 1000", "error_rate < 0.01"] == [
             str(r) for r in slo.rules
         ]
 
@@ -233,7 +258,14 @@ class TestInterrupt:
             env={**os.environ, "HUBSPOT_CLIENT_SECRET": SECRET},
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(2.5)
+        # Signal once the run is under way (its first request arrived), not
+        # after a guessed start-up time.
+        stats = slow_receiver.app[STATS_KEY]
+        deadline = time.monotonic() + 60
+        while stats.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stats.requests > 0, "bench never started"
+        time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         assert ExitCode.INTERRUPTED == proc.returncode, out + err

@@ -63,7 +63,7 @@ class TestFaults:
 
         faults = Faults(reset_rate=0.5, seed=1)
         result, stats = await _with_faults(secret, faults)
-        assert stats.resets == result.summary.outcomes.get("reset", 0) > 0
+        assert result.summary.outcomes.get("reset", 0) >= stats.resets > 0
         assert result.all_delivered
 
     async def test_hangs_time_out(self, secret):
@@ -71,7 +71,9 @@ class TestFaults:
 
         faults = Faults(hang_rate=0.3, seed=2)
         result, stats = await _with_faults(secret, faults, timeout_s=0.3)
-        assert stats.hangs == result.summary.outcomes.get("timeout", 0) > 0
+        # Every hang times out; a slow machine may time out more requests than
+        # that, never fewer.
+        assert result.summary.outcomes.get("timeout", 0) >= stats.hangs > 0
         assert result.all_delivered
 
     async def test_fail_rate_status(self, secret):
@@ -124,20 +126,36 @@ class TestRestart:
 
         from aiohttp import web
 
+        app_stats: list[object] = []
+
         async def start():
-            runner = web.AppRunner(create_app(ReceiverConfig(secret=secret)))
+            app = create_app(ReceiverConfig(secret=secret, faults=Faults(latency_ms=5)))
+            app_stats.append(app[STATS_KEY])
+            runner = web.AppRunner(app)
             await runner.setup()
             await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
             return runner
+
+        async def until(condition, what):
+            for _ in range(2000):  # 20 s at most
+                if condition():
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError(f"timed out waiting for {what}")
 
         runner = await start()
         url = f"http://127.0.0.1:{unused_tcp_port}/hook"
         run = _send(url, secret, events=20_000, time_scale=2_000, timeout_s=1)
         task = asyncio.ensure_future(run.execute())
-        await asyncio.sleep(0.05)
-        await runner.cleanup()  # the receiver goes away mid-run
-        await asyncio.sleep(0.3)
-        runner = await start()  # and comes back
+        # Down once the run is under way (not after a guessed time), back up
+        # once it has met the outage: both happen by construction.
+        await until(lambda: app_stats[0].requests >= 10, "the first requests")
+        await runner.cleanup()
+        await until(
+            lambda: run.stats.outcomes.get("connect_error", 0) > 0,
+            "a refused connection",
+        )
+        runner = await start()
         try:
             result = await asyncio.wait_for(task, 60)
         finally:
