@@ -40,8 +40,15 @@ from . import (
 )
 from .delivery import DEFAULT_MAX_IN_FLIGHT, MIN_HUBSPOT_IN_FLIGHT, DeliveryOptions
 from .errors import SimulatorError, UsageError
+from .faults import Faults
 from .pacing import phase_events
-from .receiver import DEFAULT_MAX_BODY, Faults, ReceiverConfig, ReceiverServer
+from .receiver import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_MAX_BODY,
+    MAX_BODY_LIMIT,
+    ReceiverConfig,
+    ReceiverServer,
+)
 from .recording import read_recording, replay_batch, select
 from .result import ExitCode, RunResult, Verdict, merge_results, verdict
 from .run import (
@@ -556,7 +563,12 @@ def write_outputs(
     "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
 )
 @click.option(
-    "--port", "-p", default=8080, show_default=True, help="Port (0 picks a free one)."
+    "--port",
+    "-p",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port, 1-65535 (0 picks a free one).",
 )
 @secret_option
 @click.option(
@@ -569,7 +581,16 @@ def write_outputs(
     "--max-body",
     default=DEFAULT_MAX_BODY,
     show_default=True,
-    help="Answer 413 to bodies larger than this many bytes.",
+    type=click.IntRange(1, MAX_BODY_LIMIT),
+    help=f"Answer 413 to bodies larger than this many bytes (1-{MAX_BODY_LIMIT:,}).",
+)
+@click.option(
+    "--idle-timeout",
+    default=DEFAULT_IDLE_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    metavar="SECONDS",
+    help="Close connections idle, or with unfinished headers, this long (0.1-3600).",
 )
 @click.option(
     "--fail-rate", default=0.0, metavar="P", help="Fail this share of requests."
@@ -603,6 +624,7 @@ def receive(
     insecure: bool,
     save: str | None,
     max_body: int,
+    idle_timeout: float,
     fail_rate: float,
     fail_status: int,
     latency: float,
@@ -643,6 +665,7 @@ def receive(
         max_body_bytes=max_body,
         save_path=save,
         faults=faults,
+        idle_timeout_s=idle_timeout,
     )
     aio.run(_receive(config, host, port))
 

@@ -10,9 +10,18 @@ careful HubSpot integrator would, and counts what it accepted.
   and the path is taken raw, percent-escapes untouched.
 - 400 on a body that is neither a JSON array of events nor a workflow record,
   413 over ``max_body_bytes``.
+- 400 on an event whose ``eventId``, ``attemptNumber`` or ``subscriptionType``
+  has the wrong JSON type, and on a non-ASCII ``Host``; never a 500.
 - ``GET /stats``: requests, events, distinct events, duplicates, failures.
-- :class:`Faults` make it misbehave on purpose: failure rate and status,
-  latency with jitter, hangs, connection resets, a status script by attempt.
+  Distinct and duplicate counts are exact in bounded memory: event ids go into
+  a compressed integer set (pyroaring's ``BitMap64``; HubSpot's ids are dense,
+  so five million of them take a few kilobytes).
+- :class:`~simulator.faults.Faults` make it misbehave on purpose: failure rate
+  and status, latency with jitter, hangs, connection resets, a status script by
+  attempt.
+- An idle or half-sent connection is closed after ``idle_timeout_s``; a body
+  that stalls gets 408 after ``body_timeout_s``, so slow clients cannot hold
+  sockets for ever.
 
 It only listens on the address it is given; the CLI defaults to 127.0.0.1.
 """
@@ -21,7 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
+import hashlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,9 +38,10 @@ from typing import IO, Any, Final
 
 import orjson
 from aiohttp import web
+from pyroaring import BitMap64
 
 from .clock import Clock, SystemClock
-from .errors import UsageError
+from .faults import HANG_S, Faults, Injector
 from .signing import (
     H_SIGNATURE,
     H_SIGNATURE_V3,
@@ -44,53 +54,27 @@ from .signing import (
 )
 
 DEFAULT_MAX_BODY: Final = 2 * 1024 * 1024
-#: How long an injected hang lasts: well past any sender timeout.
-HANG_S: Final = 120.0
+MAX_BODY_LIMIT: Final = 64 * 1024 * 1024
+#: Seconds an idle or half-sent connection may stay open.
+DEFAULT_IDLE_TIMEOUT_S: Final = 15.0
+#: Seconds a request body may take to arrive.
+DEFAULT_BODY_TIMEOUT_S: Final = 10.0
+#: Distinct subscriptionTypes kept apart in /stats (HubSpot has about 50).
+_MAX_TYPES: Final = 256
+#: attemptNumber values accepted (HubSpot stops at 10; workflows at ~16).
+MAX_ATTEMPT_NUMBER: Final = 1000
+_MAX_ID: Final = 2**64 - 1
 
-
-@dataclass(frozen=True, slots=True)
-class Faults:
-    """
-    Failures the receiver injects, to exercise HubSpot's retries.
-
-    Rates are probabilities per request. ``script`` answers by attemptNumber:
-    ``(500, 503, 200)`` fails attempts 0 and 1 and accepts from attempt 2 on.
-    ``retry_after`` is sent with every injected failure.
-    """
-
-    fail_rate: float = 0.0
-    fail_status: int = 500
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    hang_rate: float = 0.0
-    reset_rate: float = 0.0
-    script: tuple[int, ...] = ()
-    retry_after: str | None = None
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("fail_rate", "hang_rate", "reset_rate"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                flag = "--" + name.replace("_", "-")
-                raise UsageError(f"{flag} must be between 0 and 1, not {value}")
-        if self.latency_ms < 0 or self.jitter_ms < 0:
-            raise UsageError("--latency and --jitter cannot be negative")
-        for code in (self.fail_status, *self.script):
-            if not 100 <= code <= 599:
-                raise UsageError(f"{code} is not an HTTP status")
-
-    @property
-    def any(self) -> bool:
-        """True if any failure or delay is configured."""
-        return bool(
-            self.fail_rate
-            or self.latency_ms
-            or self.jitter_ms
-            or self.hang_rate
-            or self.reset_rate
-            or self.script
-        )
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "HANG_S",
+    "STATS_KEY",
+    "Faults",
+    "ReceiverConfig",
+    "ReceiverServer",
+    "ReceiverStats",
+    "create_app",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +89,9 @@ class ReceiverConfig:
     #: Further apps' secrets a request may be signed with (multi-app runs).
     more_secrets: tuple[ClientSecret, ...] = ()
     save_path: str | None = None
-    faults: Faults = Faults()
+    faults: Faults = field(default_factory=Faults)
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
 
 
 @dataclass
@@ -125,10 +111,21 @@ class ReceiverStats:
     injected_failures: int = 0
     hangs: int = 0
     resets: int = 0
+    timed_out_bodies: int = 0
     by_attempt: Counter[int] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
-    seen: set[int] = field(default_factory=set)
-    seen_bodies: dict[int, int] = field(default_factory=dict)
+    #: Every eventId accepted (workflow records: a hash of the body).
+    seen: BitMap64 = field(default_factory=BitMap64)
+    #: Workflow records that arrived (accepted or not), and those that came
+    #: more than once with how often: their attemptNumber (retries only).
+    arrived: BitMap64 = field(default_factory=BitMap64)
+    repeats: dict[int, int] = field(default_factory=dict)
+
+    def count_type(self, name: str, n: int = 1) -> None:
+        """Count events of a type; past a few hundred names, as "other"."""
+        if name not in self.by_type and len(self.by_type) >= _MAX_TYPES:
+            name = "other"
+        self.by_type[name] += n
 
     def clear(self) -> None:
         """
@@ -152,6 +149,7 @@ class ReceiverStats:
             "stale_timestamps": self.stale_timestamps,
             "bad_requests": self.bad_requests,
             "too_large": self.too_large,
+            "timed_out_bodies": self.timed_out_bodies,
             "injected_failures": self.injected_failures,
             "hangs": self.hangs,
             "resets": self.resets,
@@ -163,14 +161,19 @@ class ReceiverStats:
 STATS_KEY: Final = web.AppKey("hubsim_stats", ReceiverStats)
 
 
+class BadRequest(Exception):
+    """A request the receiver answers 400, with the reason it gives."""
+
+
 def called_url(request: web.Request) -> str:
     """
-    The URL the sender called, as seen through any forwarding proxy.
+    The URL the sender called, as seen through any forwarding proxy; the path
+    as it was on the request line. BadRequest if a host header is not ASCII.
     """
-    proto = request.headers.get("X-Forwarded-Proto", request.scheme)
-    host = request.headers.get("X-Forwarded-Host") or request.headers.get(
-        "Host", request.host
-    )
+    proto = request.headers.get("X-Forwarded-Proto") or request.scheme
+    host = request.headers.get("X-Forwarded-Host") or request.headers.get("Host") or ""
+    if not (host.isascii() and proto.isascii()) or not host:
+        raise BadRequest("Host / X-Forwarded-Host must be an ASCII host name")
     return f"{proto}://{host}{request.raw_path}"
 
 
@@ -185,6 +188,8 @@ def check_signature(
     sig_v3 = headers.get(H_SIGNATURE_V3)
     if sig is None and sig_v3 is None:
         return "unsigned"
+    if not ((sig or "").isascii() and (sig_v3 or "").isascii()):
+        return "signature headers must be ASCII"
     url = called_url(request)
     if sig is not None:
         version = headers.get(H_VERSION, "v1").lower()
@@ -193,7 +198,7 @@ def check_signature(
         elif version == "v1":
             valid = verify_v1(secret, body, sig)
         else:
-            return f"unknown signature version {version}"
+            return "unknown signature version"
         if not valid:
             return f"bad {version} signature"
     if sig_v3 is not None:
@@ -208,6 +213,55 @@ def check_signature(
     return None
 
 
+def parse_events(body: bytes, stats: ReceiverStats) -> tuple[list[int], int, list[str]]:
+    """
+    The event ids, the attempt number and the subscription types of a body:
+    a JSON array of events, or one workflow record. BadRequest otherwise.
+    """
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise BadRequest("body is not JSON") from None
+    if isinstance(data, dict) and ("vid" in data or "objectId" in data):
+        # A workflow record (§6): one object, no eventId or attemptNumber. A
+        # retry sends the same bytes, so the body is its identity, and its
+        # attempt is how often those bytes came before.
+        identity = int.from_bytes(hashlib.blake2b(body, digest_size=8).digest())
+        attempt = 0
+        if identity in stats.arrived:
+            attempt = stats.repeats.get(identity, 1)
+            stats.repeats[identity] = attempt + 1
+        else:
+            stats.arrived.add(identity)
+        kind = "CONTACT" if "vid" in data else data.get("objectType")
+        kind = kind if isinstance(kind, str) else "?"
+        return [identity], attempt, [f"workflow.{kind}"]
+    if not isinstance(data, list) or not data:
+        raise BadRequest("expected a non-empty JSON array of events")
+    ids: list[int] = []
+    types: list[str] = []
+    attempt = -1
+    for i, event in enumerate(data):
+        if not isinstance(event, dict):
+            raise BadRequest(f"event {i}: not a JSON object")
+        event_id = event.get("eventId")
+        # type() is int, not isinstance: JSON true is not an id.
+        if type(event_id) is not int or not 0 <= event_id <= _MAX_ID:
+            raise BadRequest(f"event {i}: eventId must be a non-negative integer")
+        number = event.get("attemptNumber")
+        if type(number) is not int or not 0 <= number <= MAX_ATTEMPT_NUMBER:
+            raise BadRequest(
+                f"event {i}: attemptNumber must be an integer 0-{MAX_ATTEMPT_NUMBER}"
+            )
+        stype = event.get("subscriptionType")
+        if not isinstance(stype, str):
+            raise BadRequest(f"event {i}: subscriptionType must be a string")
+        ids.append(event_id)
+        types.append(stype)
+        attempt = max(attempt, number)
+    return ids, attempt, types
+
+
 def create_app(
     config: ReceiverConfig,
     clock: Clock | None = None,
@@ -220,37 +274,31 @@ def create_app(
     clock = clock or SystemClock()
     stats = stats if stats is not None else ReceiverStats()
     faults = config.faults
-    rng = random.Random(faults.seed)
+    injector = Injector(faults)
+    secrets = (config.secret, *config.more_secrets) if config.secret else ()
+
+    def drop(request: web.Request) -> None:
+        """Drop the connection: aiohttp then abandons the request quietly."""
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
 
     async def misbehave(
         request: web.Request, attempt: int
     ) -> web.StreamResponse | None:
         """An injected failure or delay for this request; None to carry on."""
-        if faults.latency_ms or faults.jitter_ms:
-            delay = faults.latency_ms + rng.uniform(-faults.jitter_ms, faults.jitter_ms)
-            await asyncio.sleep(max(0.0, delay) / 1000)
-        roll = rng.random()
-        if roll < faults.hang_rate:
+        delay = injector.delay_s()
+        if delay:
+            await asyncio.sleep(delay)
+        decision, status = injector.decide(attempt)
+        if decision == "hang":
             stats.hangs += 1
-            # Never answer: the sender's timeout fires. Bounded, so a stopped
-            # sender does not leave this handler behind for ever.
             await asyncio.sleep(HANG_S)
             return web.Response(status=504)
-        roll -= faults.hang_rate
-        if roll < faults.reset_rate:
+        if decision == "reset":
             stats.resets += 1
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError  # aiohttp drops the request quietly
-        roll -= faults.reset_rate
-        status = None
-        if faults.script:
-            status = faults.script[min(attempt, len(faults.script) - 1)]
-            if 200 <= status < 300:
-                status = None
-        if status is None and roll < faults.fail_rate:
-            status = faults.fail_status
-        if status is None:
+            drop(request)
+        if decision == "pass":
             return None
         stats.injected_failures += 1
         headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
@@ -264,71 +312,56 @@ def create_app(
         if is_down is not None and is_down():
             # Down: a request on a kept-alive connection is dropped, as a
             # crashed server would; new connections are refused by the socket.
-            if request.transport is not None:
-                request.transport.abort()
-            raise asyncio.CancelledError
+            drop(request)
         stats.requests += 1
         try:
-            body = await request.read()
+            async with asyncio.timeout(config.body_timeout_s):
+                body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             stats.too_large += 1
             return web.json_response({"error": "body too large"}, status=413)
-        if config.secret is not None:
-            now_ms = int(clock.time() * 1000)
-            for key in (config.secret, *config.more_secrets):
-                problem = check_signature(key, request, body, now_ms)
-                if problem is None:
-                    break
-            if problem is not None:
-                if problem == "stale":
-                    stats.stale_timestamps += 1
-                    problem = "v3 timestamp older than 5 minutes"
-                else:
-                    stats.signature_failures += 1
-                return web.json_response({"error": problem}, status=401)
-        try:
-            events = orjson.loads(body)
-            if isinstance(events, dict) and ("vid" in events or "objectId" in events):
-                # A workflow record (§6): one object, no eventId. A retry sends
-                # the same bytes, so the body itself is its identity.
-                kind = "CONTACT" if "vid" in events else events.get("objectType", "?")
-                identity = hash(body)
-                # No attemptNumber in a workflow body: its attempt is how often
-                # these exact bytes came before.
-                attempt_of_record = stats.seen_bodies.get(identity, 0)
-                stats.seen_bodies[identity] = attempt_of_record + 1
-                events = [
-                    {
-                        "subscriptionType": f"workflow.{kind}",
-                        "attemptNumber": attempt_of_record,
-                    }
-                ]
-                ids = [identity]
-            elif isinstance(events, list):
-                ids = [e["eventId"] for e in events]
-            else:
-                raise TypeError("not an array")
-        except (orjson.JSONDecodeError, TypeError, KeyError):
-            stats.bad_requests += 1
+        except TimeoutError:
+            stats.timed_out_bodies += 1
             return web.json_response(
-                {"error": "expected a JSON array of events or a workflow record"},
-                status=400,
-            )
+                {"error": "request body too slow"}, status=408,
+                headers={"Connection": "close"},
+            )  # fmt: skip
+        try:
+            if secrets:
+                now_ms = int(clock.time() * 1000)
+                problem: str | None = "unsigned"
+                for key in secrets:
+                    problem = check_signature(key, request, body, now_ms)
+                    if problem is None:
+                        break
+                if problem is not None:
+                    if problem == "stale":
+                        stats.stale_timestamps += 1
+                        problem = "v3 timestamp older than 5 minutes"
+                    else:
+                        stats.signature_failures += 1
+                    return web.json_response({"error": problem}, status=401)
+            ids, attempt, types = parse_events(body, stats)
+        except BadRequest as exc:
+            stats.bad_requests += 1
+            return web.json_response({"error": str(exc)}, status=400)
         if faults.any:
-            attempt = events[0].get("attemptNumber", 0) if events else 0
-            injected = await misbehave(request, attempt)
+            injected = await misbehave(request, max(0, attempt))
             if injected is not None:
                 return injected
         stats.accepted_requests += 1
-        stats.events += len(events)
+        stats.events += len(ids)
         seen = stats.seen
         before = len(seen)
         seen.update(ids)
         stats.duplicates += len(ids) - (len(seen) - before)
-        if events:
-            stats.by_attempt[events[0].get("attemptNumber", 0)] += len(events)
-            stats.by_type.update(e.get("subscriptionType", "?") for e in events)
+        stats.by_attempt[max(0, attempt)] += len(ids)
+        for stype, n in Counter(types).items():
+            stats.count_type(stype, n)
         if save is not None:
+            # One line per event (a workflow record is one line itself).
+            data = orjson.loads(body)
+            events = data if isinstance(data, list) else [data]
             save.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
         return web.Response(status=204)
 
@@ -382,7 +415,14 @@ class ReceiverServer:
     async def start(self) -> None:
         """Listen on a free port (remembered for resume())."""
         app = create_app(self.config, stats=self.stats, is_down=lambda: self._down)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        # keepalive_timeout also closes a connection whose request headers
+        # never finish (slowloris), not only an idle kept-alive one.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            handler_cancellation=True,
+            keepalive_timeout=self.config.idle_timeout_s,
+        )
         await self._runner.setup()
         await self.resume()
         self.port = self._runner.addresses[0][1]

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from . import catalog, retry
 from .errors import CatalogError, SimulatorError, UsageError
-from .receiver import Faults
+from .faults import Faults
 from .thresholds import Threshold, parse_threshold
 
 __all__ = ["App", "Phase", "Scenario", "ScenarioError", "Threshold", "load_scenario"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
 import aiohttp
 import pytest
 
-from simulator.receiver import ReceiverConfig, create_app
+from simulator.receiver import ReceiverConfig, ReceiverServer, ReceiverStats, create_app
 from simulator.signing import ClientSecret, Signer, SigningOptions, sign_v1
 
 from ..conftest import SECRET, serve_app
@@ -182,3 +184,150 @@ class TestEndToEnd:
         assert result.all_delivered
         assert 5000 == stats["distinct_events"] == result.ledger.delivered
         assert 0 == stats["signature_failures"] + stats["bad_requests"]
+
+
+def _raw_request(port: int, body: bytes, headers: dict[str, str], host: bytes) -> bytes:
+    """A request as raw bytes, so headers can carry bytes aiohttp would refuse."""
+    lines = [
+        b"POST /hook HTTP/1.1",
+        b"Host: " + host,
+        b"Content-Length: %d" % len(body),
+    ]
+    lines += [f"{k}: {v}".encode() for k, v in headers.items() if k.lower() != "host"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+async def _status_of(port: int, raw: bytes) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        line = await asyncio.wait_for(reader.readline(), 10)
+    finally:
+        writer.close()
+    return int(line.split()[1])
+
+
+def _event(**fields):
+    event = {"eventId": 7, "subscriptionId": 1, "portalId": 2, "appId": 3,
+             "occurredAt": 1, "subscriptionType": "contact.creation",
+             "attemptNumber": 0, "objectId": 9}  # fmt: skip
+    event.update(fields)
+    return [event]
+
+
+class TestHardened:
+    """Odd requests get a 4xx, never a 500; only 2xx answers count as accepted."""
+
+    @pytest.mark.parametrize(
+        ("label", "body", "extra", "host", "status"),
+        [
+            ("non-ASCII v1", None, {"X-HubSpot-Signature": "zoë"}, None, 401),
+            ("non-ASCII v3", None, {"X-HubSpot-Signature-v3": "東京="}, None, 401),
+            ("non-ASCII Host", None, {}, "hoſt.example".encode(), 400),
+            (
+                "non-ASCII X-Forwarded-Host",
+                None,
+                {"X-Forwarded-Host": "zoë.io"},
+                None,
+                400,
+            ),
+            ("eventId a string", _event(eventId="7"), {}, None, 400),
+            ("eventId true", _event(eventId=True), {}, None, 400),
+            ("eventId negative", _event(eventId=-1), {}, None, 400),
+            ("eventId a float", _event(eventId=7.5), {}, None, 400),
+            ("attemptNumber a list", _event(attemptNumber=[1]), {}, None, 400),
+            ("attemptNumber huge", _event(attemptNumber=10**9), {}, None, 400),
+            ("subscriptionType a number", _event(subscriptionType=5), {}, None, 400),
+            ("an event not an object", [1, 2], {}, None, 400),
+            ("an empty array", [], {}, None, 400),
+        ],
+    )
+    async def test_odd_request_is_4xx(self, secret, label, body, extra, host, status):
+        """Each odd request is refused with a 4xx and counts nothing as accepted."""
+
+        app = create_app(ReceiverConfig(secret=secret))
+        async with serve_app(app) as server:
+            port = server.port
+            url = f"http://127.0.0.1:{port}/hook"
+            raw_body = json.dumps(body if body is not None else _event()).encode()
+            # Signed correctly where the point is the body's shape.
+            headers = {**Signer(secret, url).headers(raw_body, _now_ms()), **extra}
+            # Non-ASCII header values go out as their UTF-8 bytes.
+            raw = _raw_request(
+                port, raw_body, headers, host or f"127.0.0.1:{port}".encode()
+            )
+            got = await _status_of(port, raw)
+            stats = await _stats(server)
+        assert status == got, label
+        assert 0 == stats["accepted_requests"]
+        assert 0 == stats["events"]
+
+    async def test_half_sent_request_is_closed(self, secret):
+        """Headers that never finish: the connection is closed after the idle timeout."""
+
+        server = ReceiverServer(ReceiverConfig(secret=secret, idle_timeout_s=0.5))
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(b"POST /hook HTTP/1.1\r\nHost: x\r\n")
+            await writer.drain()
+            # Closed by the receiver well within 5x its timeout.
+            assert b"" == await asyncio.wait_for(reader.read(), 2.5)
+            writer.close()
+        finally:
+            await server.close()
+
+    async def test_stalled_body_gets_408(self, secret):
+        """A body that stops arriving is answered 408, not waited on for ever."""
+
+        server = ReceiverServer(ReceiverConfig(secret=secret, body_timeout_s=0.3))
+        await server.start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(
+                b"POST /hook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[{"
+            )
+            await writer.drain()
+            line = await asyncio.wait_for(reader.readline(), 1.5)
+            writer.close()
+        finally:
+            await server.close()
+        assert b" 408 " in line
+        assert 1 == server.stats.timed_out_bodies
+
+
+class TestCounts:
+    def test_five_million_distinct_ids_exact_and_compact(self):
+        """5,000,000 distinct eventIds (plus repeats) are counted exactly in little memory."""
+
+        import tracemalloc
+
+        stats = ReceiverStats()
+        start = 1_030_198_139
+        tracemalloc.start()
+        for base in range(0, 5_000_000, 100):
+            ids = list(range(start + base, start + base + 100))
+            before = len(stats.seen)
+            stats.seen.update(ids)
+            stats.duplicates += len(ids) - (len(stats.seen) - before)
+        stats.seen.update(range(start, start + 1000))  # 1,000 redeliveries
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert 5_000_000 == stats.to_json()["distinct_events"]
+        assert 0 == stats.duplicates
+        assert peak < 5 * 1024 * 1024
+
+
+class TestReceiveCommand:
+    @pytest.mark.parametrize("port", ["70000", "-1", "65536"])
+    def test_port_out_of_range_exits_2(self, port):
+        """A port outside 0-65535 is bad input, not a wrapped-around port."""
+
+        from click.testing import CliRunner
+
+        from simulator.cli import ExitCode, cli
+
+        result = CliRunner().invoke(cli, ["receive", "--port", port, "--insecure"])
+        assert ExitCode.BAD_INPUT == result.exit_code
+        assert "--port" in result.output
