@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .catalog import MAX_BATCH_SIZE
 from .errors import UsageError
-from .events import FIRST_ATTEMPT, Meta, RenderedBlock, WebhookEvent
+from .wire import FIRST_ATTEMPT, Meta, RenderedBlock, WebhookEvent
 
 
 @dataclass(frozen=True, slots=True)

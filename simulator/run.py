@@ -37,15 +37,16 @@ from .delivery import (
     HeaderSource,
 )
 from .errors import SecretError, UsageError
-from .events import EventConfig, EventSource, RenderedBlock
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import Planned, phase_duration, phase_events, plan
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
 from .result import RunResult
 from .scenario import App, Phase, Scenario
 from .signing import ClientSecret, Signer, SigningOptions
+from .source import EventConfig, EventSource
 from .stats import Stats
 from .target import Target, check_target_url, is_loopback, preflight
+from .wire import RenderedBlock
 from .workflow import WorkflowSource
 
 __all__ = [

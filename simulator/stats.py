@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .delivery import Attempt
-from .events import count_families
+from .wire import count_families
 
 
 def bucket_us(latency_s: float) -> int:

@@ -29,7 +29,9 @@ import orjson
 
 from . import catalog
 from .errors import UsageError
-from .events import EventConfig, RenderedBlock, value_pools
+from .pools import value_pools
+from .source import EventConfig
+from .wire import RenderedBlock
 
 #: Families a workflow can enrol here, and their legacy objectType names.
 WORKFLOW_FAMILIES: Final = {

@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from simulator import catalog
+from simulator import catalog, emitters
 from simulator.errors import CatalogError, UsageError
 from simulator.events import EventConfig, EventSource
 
@@ -290,3 +290,16 @@ class TestDistinct:
 
         with pytest.raises(UsageError, match="--distinct"):
             EventConfig(distinct=0)
+
+
+class TestBitLayout:
+    @pytest.mark.parametrize("action", sorted(emitters.FIELDS_BY_ACTION))
+    def test_fields_of_one_action_do_not_overlap(self, action):
+        """The bits each emitter reads from one draw are disjoint, within 64 bits."""
+
+        used = 0
+        for f in emitters.FIELDS_BY_ACTION[action]:
+            bits = f.mask << f.shift
+            assert 0 == used & bits, f
+            assert bits < 2**64
+            used |= bits
