@@ -3,10 +3,12 @@ hubsim: HubSpot webhook delivery, simulated locally.
 
 The library behind the ``hubsim`` command. Stages, left to right::
 
-    EventSource.render ─▶ Batch ─▶ Signer ─▶ DeliveryEngine ─▶ Stats + Ledger ─▶ report
+    EventSource ─▶ stream of Batch ─▶ Signer ─▶ DeliveryEngine ─▶ Stats + Ledger
+        ─▶ RunResult ─▶ outputs
 
-:class:`SendRun` composes them for one run. :class:`Batcher` batches events you
-bring yourself (one portal per batch, at most 100).
+:class:`SendSettings` declares every send setting once (flag and scenario key);
+:class:`SendRun` composes the stages for one run. :class:`Batcher` batches
+events you bring yourself (one portal per batch, at most 100).
 """
 
 from .batching import Batch, Batcher, batches
@@ -23,7 +25,8 @@ from .events import EventConfig, EventSource, WebhookEvent
 from .ledger import Ledger, Outcome
 from .result import RunResult
 from .retry import PROFILES, Profile, RetryPolicy
-from .run import SendOptions, SendRun
+from .run import SendRun
+from .settings import SendOptions, SendSettings
 from .signing import (
     ClientSecret,
     Signer,
@@ -61,6 +64,7 @@ __all__ = [
     "SecretError",
     "SendOptions",
     "SendRun",
+    "SendSettings",
     "Signer",
     "SigningOptions",
     "SimulatorError",

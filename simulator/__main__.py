@@ -1,4 +1,4 @@
-"""``python -m simulator`` runs the hubsim CLI."""
+"""``python -m simulator``: the same as ``hubsim``."""
 
 from .cli import main
 

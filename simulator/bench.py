@@ -28,13 +28,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
-from rich.console import Console
-
-from . import aio, dashboard
+from . import aio
 from .errors import UsageError
 from .ledger import Ledger
 from .result import RunResult
-from .run import SendOptions, SendRun, make_send_options
+from .run import SendRun, View
+from .settings import (
+    MAX_DURATION_S,
+    MAX_EVENTS,
+    MAX_IN_FLIGHT,
+    MAX_RATE,
+    Bounds,
+    SendOptions,
+    SendSettings,
+    setting,
+    validate,
+)
 from .signing import ClientSecret
 from .stats import Stats
 from .thresholds import Check, Threshold, evaluate, parse_rules
@@ -48,6 +57,10 @@ OPEN_MAX_IN_FLIGHT: Final = 1000
 GENERATOR_BOUND_SHARE: Final = 0.85
 #: Share of open-model sends that may start late before the run says so.
 LATE_WARN_SHARE: Final = 0.05
+MAX_RAMP_VALUE: Final = 1_000_000.0
+MAX_STEP_S: Final = 3600.0
+MAX_STEPS: Final = 100
+MAX_WORKERS: Final = 64
 
 
 # ---------------------------------------------------------------------------
@@ -99,11 +112,20 @@ class Ramp:
             raise UsageError(
                 f"--ramp: {text!r} is not FROM:TO:STEP:STEP_SECONDS, e.g. 10:100:10:5"
             ) from None
+        if not all(math.isfinite(x) for x in (start, stop, step, seconds)):
+            raise UsageError("--ramp: every part must be a finite number")
         if min(start, step, seconds) <= 0 or stop < start:
             raise UsageError(
                 "--ramp: FROM, STEP and STEP_SECONDS must be more than 0 and TO "
                 "at least FROM"
             )
+        if stop > MAX_RAMP_VALUE or seconds > MAX_STEP_S:
+            raise UsageError(
+                f"--ramp: TO is at most {MAX_RAMP_VALUE:,.0f} and STEP_SECONDS at "
+                f"most {MAX_STEP_S:,.0f}"
+            )
+        if (stop - start) / step + 1 > MAX_STEPS:
+            raise UsageError(f"--ramp: at most {MAX_STEPS} steps; take a larger STEP")
         return cls(start, stop, step, seconds)
 
     def values(self) -> list[float]:
@@ -122,34 +144,80 @@ class BenchOptions:
     ``max_requests`` and ``duration_s`` bound every measurement.
     """
 
-    target_url: str
-    secret: ClientSecret
-    model: Model = "closed"
-    concurrency: int | None = None
-    rate: float | None = None
-    duration_s: float = 10.0
-    max_requests: int | None = None
-    batch_size: int = 100
-    timeout_s: float = 5.0
-    distinct: int = 20_000
-    seed: int | None = None
-    types: tuple[str, ...] = ()
-    workers: int = 1
+    target_url: str = ""
+    secret: ClientSecret | None = None
+    model: Model = setting(
+        "closed", "--model", None, "choice",
+        "closed: each slot sends again as soon as it is answered (HubSpot at its "
+        "limit); open: batches start at --rate whatever the receiver does.",
+        choices=("closed", "open"),
+    )  # fmt: skip
+    concurrency: int | None = setting(
+        None, "--max-concurrent", None, "int",
+        f"Requests in flight at most (closed default 10, as HubSpot; open default "
+        f"{OPEN_MAX_IN_FLIGHT}).",
+        low=1, high=MAX_IN_FLIGHT,
+    )  # fmt: skip
+    rate: float | None = setting(
+        None, "--rate", None, "float",
+        "Open model: requests (full batches) per second; see --per.",
+        low=0.001, high=MAX_RATE, metavar="R",
+    )  # fmt: skip
+    duration_s: float = setting(
+        10.0, "--duration", None, "float",
+        "Stop starting requests after this long (each ramp step: STEP_SECONDS).",
+        low=0.1, high=MAX_DURATION_S, metavar="SECONDS",
+    )  # fmt: skip
+    max_requests: int | None = setting(
+        None, "--requests", None, "int", "Send at most this many requests.",
+        low=1, high=MAX_EVENTS,
+    )  # fmt: skip
+    batch_size: int = setting(
+        100, "--batch-size", None, "int", "Events per request.", low=1, high=100
+    )
+    timeout_s: float = setting(
+        5.0, "--timeout", None, "float", "Response timeout in seconds.",
+        low=0.01, high=600, metavar="SECONDS",
+    )  # fmt: skip
+    distinct: int = setting(
+        20_000, "--distinct", None, "int",
+        "Different events pre-rendered, then re-sent with fresh ids.",
+        low=1, high=10_000_000, metavar="N",
+    )  # fmt: skip
+    seed: int | None = setting(
+        None, "--seed", None, "int", "Makes events reproducible.", low=0,
+        high=2**64 - 1,
+    )  # fmt: skip
+    types: tuple[str, ...] = setting(
+        (), "--types", None, "list", "As for send.", short="-t", metavar="LIST"
+    )
+    workers: int = setting(
+        1, "--workers", None, "int",
+        f"Processes generating load, when one core is not enough (1-{MAX_WORKERS}).",
+        low=1, high=MAX_WORKERS,
+    )  # fmt: skip
     allow_remote: bool = False
 
     def __post_init__(self) -> None:
-        if self.model == "open" and self.rate is None:
-            raise UsageError("--model open needs --rate (requests/s)")
+        validate(self)
         if self.model == "closed" and self.rate is not None:
             raise UsageError("--rate is for --model open")
-        if self.duration_s <= 0:
-            raise UsageError("--duration must be more than 0 seconds")
-        if self.max_requests is not None and self.max_requests < 1:
-            raise UsageError("--requests must be at least 1")
-        if self.workers < 1:
-            raise UsageError("--workers must be at least 1")
         if self.concurrency is not None and self.concurrency < self.workers:
             raise UsageError("--max-concurrent must be at least --workers")
+
+    def aimed(
+        self,
+        target_url: str,
+        secret: ClientSecret,
+        allow_remote: bool = False,
+        ramped: bool = False,
+    ) -> BenchOptions:
+        """Pointed at a target; the open model needs a rate (or a ramp)."""
+        if self.model == "open" and self.rate is None and not ramped:
+            raise UsageError("--model open needs --rate (or --ramp)")
+        return replace(
+            self, target_url=target_url, secret=secret, allow_remote=allow_remote
+        )
 
     @property
     def slots(self) -> int:
@@ -257,11 +325,11 @@ def _send_options(
     requests = opts.max_requests
     if requests is None:
         # Enough for the whole duration at any plausible speed; --duration ends it.
-        requests = math.ceil(rate * opts.duration_s) + 1 if rate else 10**9
-    return make_send_options(
-        target_url=opts.target_url,
-        secret=opts.secret,
-        events=requests * opts.batch_size,
+        requests = math.ceil(rate * opts.duration_s) + 1 if rate else MAX_EVENTS // 100
+    if opts.secret is None:
+        raise UsageError("bench needs the client secret: pass --secret")
+    settings = SendSettings(
+        events=min(requests * opts.batch_size, MAX_EVENTS),
         types=opts.types,
         seed=None if opts.seed is None else opts.seed + index,
         batch_size=opts.batch_size,
@@ -269,11 +337,11 @@ def _send_options(
         timeout=opts.timeout_s,
         retry_profile="none",
         distinct=opts.distinct,
-        allow_remote=opts.allow_remote,
         preflight=False,
-        duration_s=opts.duration_s,
-        rate=rate,
-        max_requests=opts.max_requests,
+    )
+    bounds = Bounds(opts.duration_s, rate, opts.max_requests)
+    return settings.to_options(
+        opts.target_url, opts.secret, allow_remote=opts.allow_remote, bounds=bounds
     )
 
 
@@ -282,7 +350,7 @@ def _split(total: int, parts: int) -> list[int]:
 
 
 async def _run_one(
-    options: SendOptions, start_at: float | None, console: Console | None = None
+    options: SendOptions, start_at: float | None, view: View | None = None
 ) -> dict[str, Any]:
     """One process's share: a SendRun, timed, with its own CPU use."""
     if start_at is not None:
@@ -296,14 +364,17 @@ async def _run_one(
             loop.add_signal_handler(sig, run.stop)
     cpu0 = time.process_time()
     t0 = time.perf_counter()
-    if console is None:
+    if view is None:
         result = await run.execute()
     else:
         task = asyncio.ensure_future(run.execute())
-        with dashboard.live([run], None, console, options.duration_s) as tick:
+        view.start([run], None)
+        try:
             while not task.done():
                 await asyncio.wait({task}, timeout=0.25)
-                tick()
+                view.tick()
+        finally:
+            view.stop()
         result = task.result()
     elapsed = time.perf_counter() - t0
     stats = result.stats or Stats()
@@ -347,17 +418,17 @@ def measure(
     opts: BenchOptions,
     concurrency: int,
     rate: float | None = None,
-    console: Console | None = None,
+    view: View | None = None,
 ) -> Measurement:
     """
     One measurement at ``concurrency`` slots (and ``rate`` requests/s in the
     open model), in ``opts.workers`` processes. Blocks until it is over; with a
-    ``console`` and one worker, shows the live dashboard meanwhile.
+    ``view`` and one worker, shows it meanwhile.
     """
     workers = opts.workers
     if workers == 1:
         options = _send_options(opts, concurrency, rate, 0)
-        parts = [aio.run(_run_one(options, None, console))]
+        parts = [aio.run(_run_one(options, None, view))]
         cpu_s = parts[0]["cpu_s"]
     else:
         slots = _split(concurrency, workers)
@@ -432,3 +503,79 @@ def ramp(
             break
         knee = step
     return done, knee
+
+
+@dataclass(frozen=True, slots=True)
+class RampResult:
+    """Every ramp step in the user's unit, the knee, and the report section."""
+
+    unit: str
+    slo: Slo
+    #: (the step's value in the user's unit, the step)
+    steps: tuple[tuple[float, Step], ...]
+    knee: tuple[float, Step] | None
+
+    @property
+    def reported(self) -> Step:
+        """The step a report describes: the knee, or the last one run."""
+        return self.knee[1] if self.knee is not None else self.steps[-1][1]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``ramp`` section of a report (docs/report-schema.md)."""
+        return {
+            "unit": self.unit,
+            "slo": str(self.slo),
+            "knee": None if self.knee is None else self.knee[0],
+            "steps": [
+                {
+                    "value": value,
+                    "held": step.held,
+                    **step.measurement.to_json(),
+                    "slo": [
+                        {
+                            "rule": str(c.threshold),
+                            "measured": round(c.measured, 6),
+                            "ok": c.ok,
+                        }
+                        for c in step.checks
+                    ],
+                }
+                for value, step in self.steps
+            ],
+        }
+
+
+def ramp_in_units(
+    opts: BenchOptions,
+    steps: Ramp,
+    slo: Slo,
+    per_batch: float,
+    on_step: Callable[[float, Step], None] | None = None,
+) -> RampResult:
+    """
+    :func:`ramp` with the open model's rates in the user's unit (requests or
+    events per second: ``per_batch`` events per request, 1 for requests).
+    """
+    unit = "in flight" if opts.model == "closed" else "requests/s"
+    factor = 1.0 / per_batch
+    scaled = steps
+    if opts.model == "open":
+        scaled = Ramp(
+            steps.start * factor, steps.stop * factor, steps.step * factor,
+            steps.step_s,
+        )  # fmt: skip
+
+    def shown(step: Step) -> float:
+        return step.value / factor if opts.model == "open" else step.value
+
+    def told(step: Step) -> None:
+        if on_step is not None:
+            on_step(shown(step), step)
+
+    done, knee = ramp(opts, scaled, slo, told)
+    return RampResult(
+        unit,
+        slo,
+        tuple((shown(s), s) for s in done),
+        None if knee is None else (shown(knee), knee),
+    )

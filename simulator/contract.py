@@ -452,6 +452,21 @@ async def run_contract(
     return results
 
 
+def check(options: ContractOptions) -> list[CheckResult]:
+    """
+    ``hubsim contract``: check the target accepts connections, then run the
+    selected checks. Blocks until they are done.
+    """
+    from . import aio
+    from .target import preflight
+
+    async def go() -> list[CheckResult]:
+        await preflight(options.url)
+        return await run_contract(options)
+
+    return aio.run(go())
+
+
 def verdict(results: Sequence[CheckResult]) -> bool:
     """True when every required check passed."""
     return all(r.passed for r in results if r.required)
@@ -497,6 +512,11 @@ def junit_xml(results: Sequence[CheckResult], url: str) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
         suite, encoding="unicode"
     )
+
+
+def dumps(results: Sequence[CheckResult], url: str) -> str:
+    """:func:`to_json` as the text ``--json`` writes."""
+    return json.dumps(to_json(results, url), indent=2) + "\n"
 
 
 def to_json(results: Sequence[CheckResult], url: str) -> dict[str, object]:

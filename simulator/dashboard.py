@@ -6,24 +6,24 @@ ledger, engine gauges) and computes nothing the report would not.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.text import Text
 
-from .run import SendRun
-from .stats import LatencyHistogram
+from .ledger import Ledger
+from .stats import LatencyHistogram, Stats
 
 #: Rolling latency percentiles cover this many whole seconds.
 ROLLING_S: Final = 5
@@ -70,7 +70,37 @@ class LiveFigures:
         return text
 
 
-def live_figures(runs: Sequence[SendRun], total: int, now: float) -> LiveFigures:
+class Gauges(Protocol):
+    """The engine's live gauges the dashboard reads."""
+
+    @property
+    def in_flight(self) -> int: ...
+    @property
+    def waiting_retries(self) -> int: ...
+    @property
+    def next_retry_in(self) -> float | None: ...
+
+
+class LiveRun(Protocol):
+    """What the dashboard reads of a running send (a SendRun, a ReplayRun)."""
+
+    @property
+    def stats(self) -> Stats: ...
+    @property
+    def ledger(self) -> Ledger: ...
+    @property
+    def engine(self) -> Gauges: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def phases(self) -> tuple[Any, ...]: ...
+    @property
+    def current_phase(self) -> int: ...
+    @property
+    def backlog_events(self) -> int: ...
+
+
+def live_figures(runs: Sequence[LiveRun], total: int, now: float) -> LiveFigures:
     """
     The runs' figures at epoch ``now``: rates and percentiles over the last
     :data:`ROLLING_S` whole seconds (the current, partial one left out).
@@ -173,47 +203,69 @@ class _Dashboard(Progress):
         yield figures_table(self._figures())
 
 
-@contextlib.contextmanager
-def live(
-    runs: Sequence[SendRun],
-    total: int | None,
-    console: Console,
-    duration_s: float | None = None,
-) -> Iterator[Callable[[], None]]:
+class Dashboard:
     """
-    A ``tick()`` to call a few times a second while ``runs`` execute: it
-    refreshes the dashboard on a terminal, or prints a plain line every
-    :data:`PLAIN_EVERY_S` seconds otherwise. Progress is events settled out of
-    ``total``, or seconds out of ``duration_s`` for a run bounded by time.
+    The live view of running sends (:class:`simulator.run.View`): on a
+    terminal a progress bar with the figures under it, refreshed a few times a
+    second; elsewhere (CI logs) one plain line every :data:`PLAIN_EVERY_S`
+    seconds. Progress is events settled out of the total, or seconds out of
+    ``duration_s`` for a run bounded by time. ``quiet`` shows notes only.
     """
-    by_time = total is None
-    events = total or 0
 
-    def figures() -> LiveFigures:
-        return live_figures(runs, events, time.time())
+    def __init__(
+        self, console: Console, quiet: bool = False, duration_s: float | None = None
+    ) -> None:
+        self.console = console
+        self.quiet = quiet
+        self.duration_s = duration_s
+        self._runs: Sequence[LiveRun] = ()
+        self._total = 0
+        self._progress: _Dashboard | None = None
+        self._task: TaskID | None = None
+        self._t0 = time.perf_counter()
+        self._last = time.monotonic()
 
-    if console.is_terminal:
-        dashboard = _Dashboard(figures, console, by_time)
-        task = dashboard.add_task("delivering", total=duration_s if by_time else total)
-        t0 = time.perf_counter()
+    def _figures(self) -> LiveFigures:
+        return live_figures(self._runs, self._total, time.time())
 
-        def tick() -> None:
-            if by_time:
-                done = min(time.perf_counter() - t0, duration_s or 0.0)
+    def start(self, runs: Sequence[LiveRun], total: int | None) -> None:
+        """Show ``runs``, out of ``total`` events (None: bounded by time)."""
+        self._runs, self._total = runs, total or 0
+        self._t0, self._last = time.perf_counter(), time.monotonic()
+        if self.quiet or not self.console.is_terminal:
+            return
+        by_time = total is None
+        self._progress = _Dashboard(self._figures, self.console, by_time)
+        self._task = self._progress.add_task(
+            "delivering", total=self.duration_s if by_time else total
+        )
+        self._progress.start()
+
+    def tick(self) -> None:
+        """Refresh (terminal) or print a line when one is due (CI logs)."""
+        if self.quiet:
+            return
+        if self._progress is not None and self._task is not None:
+            done: float
+            if self._total:
+                done = sum(r.ledger.delivered + r.ledger.gave_up for r in self._runs)
             else:
-                done = sum(r.ledger.delivered + r.ledger.gave_up for r in runs)
-            dashboard.update(task, completed=done)
+                done = min(time.perf_counter() - self._t0, self.duration_s or 0.0)
+            self._progress.update(self._task, completed=done)
+            return
+        now = time.monotonic()
+        if now - self._last >= PLAIN_EVERY_S:
+            self._last = now
+            self.console.print(self._figures().line(), highlight=False, soft_wrap=True)
 
-        with dashboard:
-            yield tick
-            tick()
-    else:
-        last = [time.monotonic()]
+    def note(self, text: str) -> None:
+        """One line about what happens (a phase begins, a stop was asked for)."""
+        printer = self._progress.console if self._progress is not None else self.console
+        printer.print(Text(text, style="dim"), soft_wrap=True)
 
-        def tick() -> None:
-            now = time.monotonic()
-            if now - last[0] >= PLAIN_EVERY_S:
-                last[0] = now
-                console.print(figures().line(), highlight=False, soft_wrap=True)
-
-        yield tick
+    def stop(self) -> None:
+        """The runs are over: a last refresh, then the bar goes."""
+        if self._progress is not None:
+            self.tick()
+            self._progress.stop()
+            self._progress = None

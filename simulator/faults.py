@@ -10,12 +10,12 @@ its own seeded generator. Neither knows about HTTP.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from .errors import UsageError
+from .settings import setting, validate
 
 #: How long an injected hang lasts: well past any sender timeout, and bounded
 #: so a stopped sender does not leave a handler behind for ever.
@@ -31,55 +31,63 @@ class Faults:
     """
     Failures to inject. Rates are probabilities per request and together at
     most 1. ``script`` answers by attemptNumber: ``(500, 503, 200)`` fails
-    attempts 0 and 1 and accepts from attempt 2 on. ``retry_after`` is sent
-    with every injected failure.
+    attempts 0 and 1 and accepts from attempt 2 on. ``retry_after`` (seconds)
+    is sent with every injected failure.
     """
 
-    fail_rate: float = 0.0
-    fail_status: int = 500
-    latency_ms: float = 0.0
-    jitter_ms: float = 0.0
-    hang_rate: float = 0.0
-    reset_rate: float = 0.0
-    script: tuple[int, ...] = ()
-    retry_after: str | None = None
-    seed: int | None = None
+    fail_rate: float = setting(
+        0.0, "--fail-rate", "fail_rate", "float",
+        "Fail this share of requests (0 to 1).", low=0, high=1, metavar="P",
+    )  # fmt: skip
+    fail_status: int = setting(
+        500, "--fail-status", "fail_status", "int",
+        "Status of injected failures (300 to 599).", low=300, high=599,
+    )  # fmt: skip
+    latency_ms: float = setting(
+        0.0, "--latency", "latency_ms", "float",
+        "Answer after this many ms.", low=0, high=MAX_LATENCY_MS, metavar="MS",
+    )  # fmt: skip
+    jitter_ms: float = setting(
+        0.0, "--jitter", "jitter_ms", "float",
+        "Vary --latency by up to ± this many ms.", low=0, high=MAX_LATENCY_MS,
+        metavar="MS",
+    )  # fmt: skip
+    hang_rate: float = setting(
+        0.0, "--hang-rate", "hang_rate", "float",
+        "Never answer this share of requests (timeouts).", low=0, high=1,
+        metavar="P",
+    )  # fmt: skip
+    reset_rate: float = setting(
+        0.0, "--reset-rate", "reset_rate", "float",
+        "Drop the connection for this share of requests.", low=0, high=1,
+        metavar="P",
+    )  # fmt: skip
+    script: tuple[int, ...] = setting(
+        (), "--script", "script", "codes",
+        "Statuses by attemptNumber, e.g. 500,503,200: attempts 0 and 1 fail.",
+        low=200, high=599, metavar="LIST",
+    )  # fmt: skip
+    retry_after: float | None = setting(
+        None, "--retry-after", "retry_after", "float",
+        "Send Retry-After: SECONDS with injected failures.",
+        low=0, high=MAX_RETRY_AFTER, metavar="SECONDS",
+    )  # fmt: skip
+    seed: int | None = setting(
+        None, "--fault-seed", "seed", "int", "Makes injected faults reproducible.",
+        low=0, high=2**64 - 1,
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        for name in ("fail_rate", "hang_rate", "reset_rate"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
-                flag = "--" + name.replace("_", "-")
-                raise UsageError(f"{flag} must be between 0 and 1, not {value}")
+        validate(self)
         if self.fail_rate + self.hang_rate + self.reset_rate > 1.0 + 1e-9:
             raise UsageError(
                 "--fail-rate, --hang-rate and --reset-rate add up to more than 1"
             )
-        for name in ("latency_ms", "jitter_ms"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value <= MAX_LATENCY_MS):
-                flag = "--" + name.removesuffix("_ms")
-                raise UsageError(
-                    f"{flag} must be 0 to {MAX_LATENCY_MS:,.0f} ms, not {value}"
-                )
-        if not 300 <= self.fail_status <= 599:
-            raise UsageError(
-                f"--fail-status must be a failure status (300 to 599), not "
-                f"{self.fail_status}"
-            )
-        for code in self.script:
-            if not 200 <= code <= 599:
-                raise UsageError(f"--script: {code} is not an HTTP status (200-599)")
-        if self.retry_after is not None:
-            try:
-                wait = float(self.retry_after)
-            except ValueError:
-                wait = -1.0
-            if not (math.isfinite(wait) and 0 <= wait <= MAX_RETRY_AFTER):
-                raise UsageError(
-                    f"--retry-after must be 0 to {MAX_RETRY_AFTER:,.0f}, not "
-                    f"{self.retry_after!r}"
-                )
+
+    @property
+    def retry_after_header(self) -> str | None:
+        """The ``Retry-After`` value sent with failures, as written (``2``, ``0.5``)."""
+        return None if self.retry_after is None else f"{self.retry_after:g}"
 
     @property
     def any(self) -> bool:

@@ -14,9 +14,36 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .scenario import Phase
-
 FLUSH_S: Final = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """
+    A stretch of traffic: how much (events or seconds) and how fast.
+
+    ``rate`` is events/s (None: as fast as delivery allows). A ramp goes from
+    ``rate`` to ``rate_to`` over the phase. A burst sends ``burst_events`` at
+    once every ``burst_every_s``.
+    """
+
+    name: str
+    events: int | None = None
+    duration_s: float | None = None
+    rate: float | None = None
+    rate_to: float | None = None
+    burst_events: int | None = None
+    burst_every_s: float | None = None
+    receiver_down: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``burst``, ``ramp``, ``constant`` or ``unpaced``."""
+        if self.burst_events is not None:
+            return "burst"
+        if self.rate_to is not None:
+            return "ramp"
+        return "constant" if self.rate is not None else "unpaced"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,9 @@ import orjson
 from aiohttp import web
 from pyroaring import BitMap64
 
+from . import aio
 from .clock import Clock, SystemClock
+from .errors import UsageError
 from .faults import HANG_S, Faults, Injector
 from .signing import (
     H_SIGNATURE,
@@ -301,7 +304,8 @@ def create_app(
         if decision == "pass":
             return None
         stats.injected_failures += 1
-        headers = {"Retry-After": faults.retry_after} if faults.retry_after else {}
+        wait = faults.retry_after_header
+        headers = {"Retry-After": wait} if wait is not None else {}
         return web.json_response({"error": "injected"}, status=status, headers=headers)
 
     app = web.Application(client_max_size=config.max_body_bytes)
@@ -446,3 +450,46 @@ class ReceiverServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def serve(
+    config: ReceiverConfig,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    on_listening: Callable[[str], None] | None = None,
+) -> ReceiverStats:
+    """
+    Run the receiver until Ctrl-C or SIGTERM (``hubsim receive``): tells
+    ``on_listening`` its base URL once the socket is bound, then blocks.
+    """
+    return aio.run(_serve(config, host, port, on_listening))
+
+
+async def _serve(
+    config: ReceiverConfig,
+    host: str,
+    port: int,
+    on_listening: Callable[[str], None] | None,
+) -> ReceiverStats:
+    server = ReceiverServer(config, host, port)
+    try:
+        await server.start()
+    except OSError as exc:
+        shown = f"[{host}]" if ":" in host else host
+        raise UsageError(
+            f"--host/--port: cannot listen on {shown}:{port}: "
+            f"{(exc.strerror or str(exc)).lower()}"
+        ) from None
+    shown = f"[{host}]" if ":" in host else host
+    if on_listening is not None:
+        on_listening(f"http://{shown}:{server.port}/")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+    return server.stats

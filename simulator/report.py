@@ -101,7 +101,12 @@ def write_json(
             }
             for c in checks
         ]
-    Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    Path(path).write_text(dumps(doc), encoding="utf-8")
+
+
+def dumps(doc: Mapping[str, Any]) -> str:
+    """A JSON document as hubsim writes them: indented, one trailing newline."""
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def render_checks(checks: Sequence[Check]) -> RenderableType:

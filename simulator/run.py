@@ -1,8 +1,8 @@
 """
-The library entry point: compose source → batcher → signer → engine → stats and
-ledger for one ``send`` run. The CLI is a thin layer over :class:`SendRun`.
-
-::
+The composer: source → stream → signer → engine → stats and ledger, for one
+run or several at once, with Ctrl-C handling and an optional live view.
+The CLI calls the synchronous entry points (:func:`execute`,
+:func:`run_scenario`); library users can await :meth:`SendRun.execute`::
 
     options = SendOptions("http://127.0.0.1:8080/hook", ClientSecret("..."))
     result = await SendRun(options).execute()
@@ -12,324 +12,87 @@ ledger for one ``send`` run. The CLI is a thin layer over :class:`SendRun`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
-from collections import deque
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
-from dataclasses import dataclass, field, replace
-from typing import Final
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Final, Protocol
 
-from . import retry
+from . import aio, retry
 from .batching import Batch
-from .catalog import MAX_BATCH_SIZE
 from .clock import Clock, SystemClock
-from .delivery import (
-    DEFAULT_MAX_IN_FLIGHT,
-    Attempt,
-    DeliveryEngine,
-    DeliveryOptions,
-    HeaderSource,
-)
+from .delivery import Attempt, DeliveryEngine, DeliveryOptions, HeaderSource
 from .errors import SecretError, UsageError
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
-from .pacing import Planned, phase_duration, phase_events, plan
+from .pacing import Phase
+from .receiver import ReceiverConfig, ReceiverServer
 from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
-from .result import RunResult
-from .scenario import App, Phase, Scenario
+from .result import RunResult, merge_results
+from .scenario import Scenario
+from .settings import Files, SendOptions
 from .signing import ClientSecret, Signer, SigningOptions
-from .source import EventConfig, EventSource
+from .source import EventSource
 from .stats import Stats
+from .streams import BatchStream, CountedStream, OpenStream, PacedStream, PhaseHook
 from .target import Target, check_target_url, is_loopback, preflight
-from .wire import RenderedBlock
 from .workflow import WorkflowSource
 
 __all__ = [
+    "ReplayRun",
     "RunResult",
     "SendOptions",
     "SendRun",
+    "View",
     "check_target_url",
+    "execute",
     "is_loopback",
     "preflight",
+    "replay",
+    "run_scenario",
 ]
 
 #: How often a run samples requests in flight and the backlog.
 SAMPLE_EVERY_S: Final = 0.25
 
 
-@dataclass(frozen=True, slots=True)
-class SendOptions:
-    """
-    Everything one ``send`` run needs. Flags map onto these fields one to one.
-    """
+class _Sampled:
+    """What every run shares: stats, a ledger, an engine, a stop."""
 
-    target_url: str
-    secret: ClientSecret
-    events: int = 1000
-    source: EventConfig = field(default_factory=EventConfig)
-    batch_size: int = MAX_BATCH_SIZE
-    delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
-    signing: SigningOptions = field(default_factory=SigningOptions)
-    allow_remote: bool = False
-    preflight: bool = True
-    ledger_path: str | None = None
-    record_path: str | None = None
-    workflow: bool = False
-    #: Stop starting requests after this many seconds (in-flight ones finish).
-    duration_s: float | None = None
-    #: Open model: start a full batch this many times a second, whatever the
-    #: receiver does (None: closed model, each slot sends as soon as it is free).
-    rate: float | None = None
-    #: Send at most this many first attempts (requests, with no retries).
-    max_requests: int | None = None
+    stats: Stats
+    ledger: Ledger
+    engine: DeliveryEngine
+    clock: Clock
+    started_at: float | None
+    _stopped: bool
 
-    def __post_init__(self) -> None:
-        if self.events < 1:
-            raise UsageError("--events must be at least 1")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise UsageError("--duration must be more than 0 seconds")
-        if self.rate is not None and self.rate <= 0:
-            raise UsageError("--rate must be more than 0")
-        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
-            raise UsageError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE}")
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` was called."""
+        return self._stopped
 
+    def stop(self) -> None:
+        """Stop generating; in-flight requests finish; the rest becomes pending."""
+        self._stopped = True
+        self.engine.stop()
 
-class _BatchStream:
-    """
-    Lazily renders batches from the event source, counting them into the ledger.
-    """
-
-    def __init__(
-        self,
-        source: EventSource | WorkflowSource,
-        batch_size: int,
-        total: int,
-        ledger: Ledger,
-    ):
-        self._source = source
-        self._batch_size = batch_size
-        self._remaining = total
-        self._ledger = ledger
-        self._seq = 0
-        #: A request bound (bench --requests): a recycled block may hold fewer
-        #: events than asked for, so events alone would not bound requests.
-        self.max_batches: int | None = None
+    async def _sample(self) -> None:
+        # Real sleeps, not the run's clock: a ManualClock must not advance.
+        stats, engine, clock = self.stats, self.engine, self.clock
+        while True:
+            stats.gauge(clock.time(), engine.take_peak_in_flight(), self.backlog_events)
+            await asyncio.sleep(SAMPLE_EVERY_S)
 
     @property
     def backlog_events(self) -> int:
-        """Events not sent yet: all of them wait for a free slot."""
-        return self._remaining
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def __iter__(self) -> Iterator[Batch]:
-        return self
-
-    def __next__(self) -> Batch:
-        if self._remaining <= 0 or self._seq == self.max_batches:
-            raise StopIteration
-        block = self._source.render(min(self._batch_size, self._remaining))
-        self._remaining -= len(block)
-        self._seq += 1
-        return _issue(self._seq, self._source.app_id, block, self._ledger)
+        """Events due to be sent that wait for a free slot."""
+        raise NotImplementedError
 
 
-#: Awaited when a scenario phase begins: (index, phase).
-PhaseHook = Callable[[int, Phase], Awaitable[None]]
-
-
-def _issue(
-    seq: int,
-    app_id: int,
-    block: RenderedBlock,
-    ledger: Ledger,
-    due: float | None = None,
-) -> Batch:
-    """A rendered block as batch ``seq``, counted into the ledger as generated."""
-    batch = Batch.from_block(seq, app_id, block, due)
-    ledger.generated_batch(batch)
-    return batch
-
-
-def _issue_scheduled(
-    run: SendRun, seq: int, events: int, at: float, due: bool
-) -> Batch:
+class SendRun(_Sampled):
     """
-    ``events`` events that occurred at epoch ``at`` as batch ``seq``; with
-    ``due``, the batch was scheduled for ``at`` (latency counts from it).
-    """
-    run.source.set_time(int(at * 1000))
-    block = run.source.render(events)
-    return _issue(seq, run.source.app_id, block, run.ledger, at if due else None)
-
-
-class _PacedStream:
-    """
-    Batches on a scenario's plan, as an open model: a scheduler releases each
-    planned batch at its moment into a queue whether or not a slot is free, and
-    workers take them from it. What waits in the queue is the backlog; a paced
-    batch carries its moment (``Batch.due``) and its events occurred then, so
-    latency and event age count the wait (no coordinated omission).
-    """
-
-    def __init__(
-        self,
-        run: SendRun,
-        phases: Sequence[Phase],
-        batch_size: int,
-    ) -> None:
-        self._run = run
-        self._phases = phases
-        self._plan = plan(phases, batch_size)
-        #: (planned batch, its moment in epoch seconds, paced?)
-        self._queue: deque[tuple[Planned, float, bool]] = deque()
-        self._queued_events = 0
-        self._ready = asyncio.Event()
-        self._drained = asyncio.Event()
-        self._done = False
-        self._scheduler: asyncio.Task[None] | None = None
-        self._seq = 0
-
-    @property
-    def backlog_events(self) -> int:
-        """Events released by the schedule that no slot has taken yet."""
-        return self._queued_events
-
-    def close(self) -> None:
-        """Stop releasing batches (the run is over)."""
-        if self._scheduler is not None:
-            self._scheduler.cancel()
-
-    async def _schedule(self) -> None:
-        run, clock = self._run, self._run.clock
-        phase, announced = -1, -1
-        base, next_base = clock.monotonic(), None
-        try:
-            for item in self._plan:
-                if item.phase != phase:
-                    # A paced phase starts when the one before was planned to
-                    # end, even if delivery is behind (it then catches up); after
-                    # an unpaced phase, when its last batch was taken.
-                    while next_base is None and self._queue and not run.stopped:
-                        self._drained.clear()
-                        await self._drained.wait()
-                    base = next_base if next_base is not None else clock.monotonic()
-                    phase = item.phase
-                    length = phase_duration(self._phases[phase])
-                    next_base = None if length is None else base + length
-                due = base + (item.at or 0.0)
-                while not run.stopped and (wait := due - clock.monotonic()) > 0:
-                    await clock.sleep(min(wait, 0.25))
-                if run.stopped:
-                    break
-                if phase > announced:
-                    # When the phase's first batch is due, not when planned:
-                    # e.g. the built-in receiver goes down for an outage now.
-                    announced = run.current_phase = phase
-                    if run.on_phase is not None:
-                        await run.on_phase(phase, self._phases[phase])
-                wall_due = clock.time() - (clock.monotonic() - due)
-                self._queue.append((item, wall_due, item.at is not None))
-                self._queued_events += item.events
-                self._ready.set()
-        finally:
-            self._done = True
-            self._ready.set()
-
-    def __aiter__(self) -> AsyncIterator[Batch]:
-        return self
-
-    async def __anext__(self) -> Batch:
-        run = self._run
-        if self._scheduler is None:
-            self._scheduler = asyncio.ensure_future(self._schedule())
-        while not self._queue:
-            if self._done or run.stopped:
-                raise StopAsyncIteration
-            self._ready.clear()
-            await self._ready.wait()
-        item, due, paced = self._queue.popleft()
-        self._queued_events -= item.events
-        if not self._queue:
-            self._drained.set()
-        self._seq += 1
-        return _issue_scheduled(run, self._seq, item.events, due, paced)
-
-
-class _OpenStream:
-    """
-    Full batches at a fixed rate, the open model: batch i is due at
-    start + i / rate. A slot takes the next due batch; when every slot is busy
-    at that moment the send starts late, and latency is also measured from the
-    due moment (``Batch.due``), as wrk2 does. Due batches a bounded run never
-    started are counted as dropped, never silently skipped.
-    """
-
-    def __init__(self, run: SendRun, rate: float, batch_size: int, total: int):
-        self._run = run
-        self._interval = 1.0 / rate
-        self._size = batch_size
-        self._remaining = total
-        self._lock = asyncio.Lock()
-        self._start: float | None = None
-        self._next = 0
-        self._seq = 0
-        self.max_batches: int | None = None
-
-    @property
-    def backlog_events(self) -> int:
-        """Events of batches already due that no slot has taken yet."""
-        if self._start is None:
-            return 0
-        due = int((self._run.clock.monotonic() - self._start) / self._interval) + 1
-        return max(0, min(due - self._next, self._remaining // self._size)) * self._size
-
-    def dropped(self, until: float) -> int:
-        """Batches due before monotonic ``until`` that were never started."""
-        if self._start is None:
-            return 0
-        due = int((until - self._start) / self._interval) + 1
-        if self.max_batches is not None:
-            due = min(due, self.max_batches)
-        return max(0, min(due - self._next, -(-self._remaining // self._size)))
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def __aiter__(self) -> AsyncIterator[Batch]:
-        return self
-
-    async def __anext__(self) -> Batch:
-        run, clock = self._run, self._run.clock
-        # One slot at a time waits for the next moment; the others queue here,
-        # so a moment that finds every slot busy is simply taken late.
-        async with self._lock:
-            if self._remaining <= 0 or run.stopped or self._next == self.max_batches:
-                raise StopAsyncIteration
-            if self._start is None:
-                self._start = clock.monotonic()
-            due = self._start + self._next * self._interval
-            while not run.stopped and (wait := due - clock.monotonic()) > 0:
-                await clock.sleep(min(wait, 0.05))
-            if run.stopped:
-                raise StopAsyncIteration
-            self._next += 1
-            n = min(self._size, self._remaining)
-            self._remaining -= n
-        self._seq += 1
-        wall_due = clock.time() - (clock.monotonic() - due)
-        return _issue_scheduled(run, self._seq, n, wall_due, True)
-
-
-class SendRun:
-    """
-    One run of ``hubsim send``: build, deliver, account. Stoppable from outside.
+    One app's run: build, deliver, account. Stoppable from outside.
     """
 
     def __init__(
@@ -343,8 +106,6 @@ class SendRun:
         self.target = Target.parse(options.target_url).check_allowed(
             options.allow_remote
         )
-        if options.signing.public_url:
-            Target.parse(options.signing.public_url, "--public-url")
         self.options = options
         self.clock = clock or SystemClock()
         self.source: EventSource | WorkflowSource
@@ -352,7 +113,6 @@ class SendRun:
             self.source = WorkflowSource(options.source)
         else:
             self.source = EventSource(options.source)
-        self.source.prepare(options.batch_size)
         self.stats = Stats()
         self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
         self.ledger = Ledger(self._sink(sink))
@@ -364,12 +124,13 @@ class SendRun:
             self.clock,
             on_request=self._recorder,
         )
+        self.source.prepare(options.batch_size)
         self.phases = tuple(phases)
         self.on_phase = on_phase
         self._stopped = False
         self._checked = not options.preflight
         self.started_at: float | None = None
-        self._stream: _BatchStream | _PacedStream | _OpenStream | None = None
+        self._stream: BatchStream | None = None
         self._expired = False
         #: The scenario phase under way (-1 before the first, or without phases).
         self.current_phase = -1
@@ -377,10 +138,7 @@ class SendRun:
     @property
     def backlog_events(self) -> int:
         """Events due to be sent that wait for a free slot (retries included)."""
-        stream = self._stream
-        queued = stream.backlog_events if stream is not None else 0
-        if isinstance(stream, _BatchStream) and self.options.duration_s is not None:
-            queued = 0  # bounded by time, not count: nothing is due, so none waits
+        queued = self._stream.backlog_events if self._stream is not None else 0
         return queued + self.engine.fed_events + self.engine.due_retry_events
 
     async def check_target(self) -> None:
@@ -389,7 +147,7 @@ class SendRun:
         """
         if not self._checked:
             delivery = self.options.delivery
-            await preflight(self.options.target_url, delivery.connect_timeout_s or 3.0)
+            await preflight(self.target.url, delivery.connect_timeout_s or 3.0)
             self._checked = True
 
     def _sink(self, sink: Sink | None) -> Sink | None:
@@ -404,22 +162,26 @@ class SendRun:
 
         return both
 
-    @property
-    def stopped(self) -> bool:
-        """True once :meth:`stop` was called."""
-        return self._stopped
-
     def _expire(self) -> None:
         """The run's --duration is up: a normal end, not an interruption."""
         self._expired = True
         self.stop()
 
-    def stop(self) -> None:
-        """
-        Stop generating; in-flight requests finish; the rest becomes pending.
-        """
-        self._stopped = True
-        self.engine.stop()
+    def _make_stream(self) -> BatchStream:
+        opts = self.options
+        size = 1 if opts.workflow else opts.batch_size
+        if self.phases:
+            return PacedStream(self, self.phases, size)
+        if opts.rate is not None:
+            return OpenStream(self, opts.rate, size, opts.events, opts.max_requests)
+        return CountedStream(
+            self.source,
+            size,
+            opts.events,
+            self.ledger,
+            opts.max_requests,
+            timed=opts.duration_s is not None,
+        )
 
     async def execute(
         self, on_attempt: Callable[[Attempt], None] | None = None
@@ -429,29 +191,8 @@ class SendRun:
         """
         opts = self.options
         await self.check_target()
-        size = 1 if opts.workflow else opts.batch_size
-        stream: _BatchStream | _PacedStream | _OpenStream
-        if self.phases:
-            stream = _PacedStream(self, self.phases, size)
-        elif opts.rate is not None:
-            stream = _OpenStream(self, opts.rate, size, opts.events)
-        else:
-            stream = _BatchStream(self.source, size, opts.events, self.ledger)
-        if not isinstance(stream, _PacedStream):
-            stream.max_batches = opts.max_requests
-        self._stream = stream
-        stats, ledger = self.stats, self.ledger
-
-        file = self._file
-        engine, clock = self.engine, self.clock
-
-        async def sample() -> None:
-            # Real sleeps, not the run's clock: a ManualClock must not advance.
-            while True:
-                stats.gauge(
-                    clock.time(), engine.take_peak_in_flight(), self.backlog_events
-                )
-                await asyncio.sleep(SAMPLE_EVERY_S)
+        stream = self._stream = self._make_stream()
+        stats, ledger, file = self.stats, self.ledger, self._file
 
         def record(attempt: Attempt) -> None:
             stats.add(attempt)
@@ -464,34 +205,31 @@ class SendRun:
         t0 = time.perf_counter()
         self.started_at = t0
         mono0 = self.clock.monotonic()
-        sampler = asyncio.ensure_future(sample())
+        sampler = asyncio.ensure_future(self._sample())
         deadline = None
         if opts.duration_s is not None:
             deadline = asyncio.get_running_loop().call_later(
                 opts.duration_s, self._expire
             )
         try:
-            await self.engine.run(stream, record)
+            await self.engine.run(stream.batches(), record)
         finally:
             sampler.cancel()
             stream.close()
             if deadline is not None:
                 deadline.cancel()
-            if isinstance(stream, _OpenStream):
-                stats.dropped_sends = stream.dropped(
-                    mono0 + (opts.duration_s or 0.0)
-                    if self._expired
-                    else self.clock.monotonic()
-                )
+            until = self.clock.monotonic()
+            if self._expired:
+                until = mono0 + (opts.duration_s or 0.0)
+            stats.dropped_sends = stream.dropped(until)
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)
             if file is not None:
                 file.close()
             if self._recorder is not None:
                 self._recorder.close()
-        elapsed = time.perf_counter() - t0
         return RunResult(
-            summary=stats.summary(elapsed),
+            summary=stats.summary(time.perf_counter() - t0),
             ledger=ledger,
             interrupted=self._stopped and not self._expired,
             app_id=self.source.app_id,
@@ -501,170 +239,91 @@ class SendRun:
         )
 
 
-def make_send_options(
-    *,
-    target_url: str,
-    secret: ClientSecret,
-    events: int = 1000,
-    types: tuple[str, ...] = (),
-    fmt: str = "classic",
-    object_types: tuple[str, ...] = (),
-    portals: int = 1,
-    app_id: int | None = None,
-    seed: int | None = None,
-    start_time: int | None = None,
-    batch_size: int = MAX_BATCH_SIZE,
-    max_concurrent: int = DEFAULT_MAX_IN_FLIGHT,
-    timeout: float | None = None,
-    connect_timeout: float | None = None,
-    retry_profile: str = retry.DEFAULT_PROFILE,
-    max_attempts: int | None = None,
-    retry_after_ms: bool = False,
-    time_scale: float = 1.0,
-    public_url: str | None = None,
-    distinct: int | None = None,
-    escape_unicode: bool = False,
-    allow_remote: bool = False,
-    preflight: bool = True,
-    ledger_path: str | None = None,
-    record_path: str | None = None,
-    duration_s: float | None = None,
-    rate: float | None = None,
-    max_requests: int | None = None,
-) -> SendOptions:
-    """
-    :class:`SendOptions` from flat settings (CLI flags or a scenario's keys),
-    resolving the retry profile's defaults.
-    """
-    prof = retry.profile(retry_profile)
-    if object_types and fmt != "generic":
-        raise UsageError("--object-types needs --format generic")
-    source = EventConfig(
-        format="generic" if fmt == "generic" else "classic",
-        object_type_ids=object_types,
-        portals=portals,
-        app_id=app_id,
-        seed=seed,
-        start_ms=start_time if start_time is not None else int(time.time() * 1000),
-        escape_unicode=escape_unicode,
-        distinct=distinct,
-    )
-    if types:
-        source = replace(source, types=types)
-    delivery = DeliveryOptions(
-        max_in_flight=max_concurrent,
-        timeout_s=timeout if timeout is not None else prof.timeout_s,
-        connect_timeout_s=connect_timeout or prof.connect_timeout_s,
-        retry=retry.with_retry_after_unit(
-            retry.with_max_attempts(prof.retry, max_attempts),
-            0.001 if retry_after_ms else 1.0,
-        ),
-        time_scale=time_scale,
-        seed=seed,
-    )
-    workflow = not prof.batched
-    signing = SigningOptions(
-        versions=prof.signature_versions,
-        public_url=public_url,
-        workflow_headers=workflow,
-    )
-    return SendOptions(
-        target_url=target_url,
-        secret=secret,
-        events=events,
-        source=source,
-        batch_size=batch_size,
-        delivery=delivery,
-        signing=signing,
-        allow_remote=allow_remote,
-        preflight=preflight,
-        ledger_path=ledger_path,
-        record_path=record_path,
-        workflow=workflow,
-        duration_s=duration_s,
-        rate=rate,
-        max_requests=max_requests,
-    )
-
-
-# ---------------------------------------------------------------------------
-# Scenarios
-# ---------------------------------------------------------------------------
-def app_phases(scenario: Scenario, app: App) -> tuple[Phase, ...]:
-    """
-    The scenario's phases scaled to ``app``'s share of the traffic (its weight
-    over all apps' weights): events, rates and bursts alike.
-    """
-    apps = scenario.apps or (scenario.app,)
-    share = app.weight / sum(a.weight for a in apps)
-    if share == 1.0:
-        return scenario.phases
-
-    def scaled(n: float | None) -> float | None:
-        return None if n is None else n * share
-
-    def counted(n: int | None) -> int | None:
-        return None if n is None else max(1, round(n * share))
-
-    return tuple(
-        replace(
-            p,
-            events=counted(p.events),
-            rate=scaled(p.rate),
-            rate_to=scaled(p.rate_to),
-            burst_events=counted(p.burst_events),
-        )
-        for p in scenario.phases
-    )
-
-
-def scenario_options(
-    scenario: Scenario,
-    target: str,
-    secret: ClientSecret,
-    overrides: Mapping[str, object] | None = None,
-    app_index: int = 0,
-) -> SendOptions:
-    """
-    The :class:`SendOptions` a scenario describes for one of its apps.
-    """
-    types = scenario.types or tuple(scenario.mix)
-    apps = scenario.apps or (scenario.app,)
-    app = apps[app_index]
-    seed = None if scenario.seed is None else scenario.seed + app_index
-    settings: dict[str, object] = {
-        "target_url": target,
-        "secret": secret,
-        "events": sum(phase_events(p) for p in app_phases(scenario, app)),
-        "types": types,
-        "fmt": app.format or scenario.format,
-        "object_types": scenario.object_types,
-        "portals": app.portals or scenario.portals,
-        "app_id": app.app_id,
-        "seed": seed,
-        "batch_size": scenario.batch_size,
-        "max_concurrent": app.max_concurrent_requests,
-        "timeout": scenario.timeout_s,
-        "retry_profile": scenario.retry_profile,
-        "max_attempts": scenario.max_attempts,
-        "time_scale": scenario.time_scale,
-        "public_url": scenario.public_url,
-        "distinct": scenario.distinct,
-        "escape_unicode": scenario.escape_unicode,
-        **(overrides or {}),
-    }
-    options = make_send_options(**settings)  # type: ignore[arg-type]
-    source = options.source
-    if scenario.mix:
-        source = replace(source, weights=tuple(scenario.mix.items()))
-    if scenario.properties:
-        source = replace(source, properties=tuple(scenario.properties.items()))
-    return replace(options, source=source)
-
-
 # ---------------------------------------------------------------------------
 # Replay
 # ---------------------------------------------------------------------------
+class ReplayRun(_Sampled):
+    """
+    Recorded requests sent again, in order, at the recorded pacing / ``speed``.
+
+    Re-signed for the target with fresh timestamps unless ``keep_signatures``
+    (then the recorded headers go out unchanged). One attempt each: a replay
+    re-sends what was recorded, retries included, and adds none of its own.
+    """
+
+    phases: tuple[Phase, ...] = ()
+    current_phase = -1
+
+    def __init__(
+        self,
+        requests: Sequence[RecordedRequest],
+        target_url: str,
+        secret: ClientSecret | None,
+        *,
+        speed: float = 1.0,
+        keep_signatures: bool = False,
+        signing: SigningOptions | None = None,
+        delivery: DeliveryOptions | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if not requests:
+            raise UsageError("the recording holds no requests to replay")
+        self.target = Target.parse(target_url).check_allowed(allow_remote)
+        headers: HeaderSource
+        if keep_signatures:
+            headers = RecordedHeaders(requests)
+        else:
+            if secret is None:
+                raise SecretError("re-signing needs the client secret: pass --secret")
+            headers = Signer(secret, self.target, signing or SigningOptions())
+        options = replace(
+            delivery or DeliveryOptions(), retry=retry.PROFILES["none"].retry
+        )
+        self.clock = SystemClock()
+        self.engine = DeliveryEngine(self.target, headers, options, self.clock)
+        self.stats, self.ledger = Stats(), Ledger()
+        self._batches = PacedReplay(requests, speed)
+        self._stopped = False
+        self.started_at = None
+
+    @property
+    def backlog_events(self) -> int:
+        """Events of requests already due that no slot has taken."""
+        return self.engine.fed_events
+
+    async def execute(self) -> RunResult:
+        """Send every request once (or until stopped) and return the result."""
+        stats, ledger = self.stats, self.ledger
+
+        async def counted() -> AsyncIterator[Batch]:
+            async for batch in self._batches:
+                ledger.generated_batch(batch)
+                yield batch
+
+        def record(attempt: Attempt) -> None:
+            stats.add(attempt)
+            ledger.record_attempt(attempt)
+
+        await preflight(self.target.url)
+        t0 = self.started_at = time.perf_counter()
+        sampler = asyncio.ensure_future(self._sample())
+        try:
+            await self.engine.run(counted(), record)
+        finally:
+            sampler.cancel()
+        for batch, attempts in self.engine.unfinished:
+            ledger.pending(batch, attempts)
+        return RunResult(
+            summary=stats.summary(time.perf_counter() - t0),
+            ledger=ledger,
+            interrupted=self._stopped,
+            app_id=0,
+            portal_ids=(),
+            target_url=self.target.url,
+            stats=stats,
+        )
+
+
 async def replay(
     requests: Sequence[RecordedRequest],
     target_url: str,
@@ -672,54 +331,212 @@ async def replay(
     *,
     speed: float = 1.0,
     keep_signatures: bool = False,
-    signing: SigningOptions | None = None,
     delivery: DeliveryOptions | None = None,
-    allow_remote: bool = False,
-    on_attempt: Callable[[Attempt], None] | None = None,
 ) -> RunResult:
-    """
-    Send recorded requests again, in order, at the recorded pacing / ``speed``.
-
-    Re-signed for ``target_url`` with fresh timestamps unless ``keep_signatures``
-    (then the recorded headers go out unchanged). One attempt each: a replay
-    re-sends what was recorded, retries included, and adds none of its own.
-    """
-    target = Target.parse(target_url).check_allowed(allow_remote)
-    headers: HeaderSource
-    if keep_signatures:
-        headers = RecordedHeaders(requests)
-    else:
-        if secret is None:
-            raise SecretError("re-signing needs the client secret: pass --secret")
-        headers = Signer(secret, target, signing or SigningOptions())
-    options = delivery or DeliveryOptions()
-    options = replace(options, retry=retry.PROFILES["none"].retry)
-    engine = DeliveryEngine(target, headers, options)
-    stats, ledger = Stats(), Ledger()
-    batches = PacedReplay(requests, speed)
-
-    async def counted() -> AsyncIterator[Batch]:
-        async for batch in batches:
-            ledger.generated_batch(batch)
-            yield batch
-
-    def record(attempt: Attempt) -> None:
-        stats.add(attempt)
-        ledger.record_attempt(attempt)
-        if on_attempt is not None:
-            on_attempt(attempt)
-
-    await preflight(target.url)
-    t0 = time.perf_counter()
-    await engine.run(counted(), record)
-    for batch, attempts in engine.unfinished:
-        ledger.pending(batch, attempts)
-    return RunResult(
-        summary=stats.summary(time.perf_counter() - t0),
-        ledger=ledger,
-        interrupted=False,
-        app_id=0,
-        portal_ids=(),
-        target_url=target.url,
-        stats=stats,
+    """:class:`ReplayRun` for library callers: ``await replay(requests, url, key)``."""
+    run = ReplayRun(
+        requests,
+        target_url,
+        secret,
+        speed=speed,
+        keep_signatures=keep_signatures,
+        delivery=delivery,
     )
+    return await run.execute()
+
+
+# ---------------------------------------------------------------------------
+# Several runs at once, with signals and a live view
+# ---------------------------------------------------------------------------
+class Live(Protocol):
+    """What a run needs to show: stats, ledger, engine and gauges."""
+
+    stats: Stats
+    ledger: Ledger
+    engine: DeliveryEngine
+    started_at: float | None
+    phases: tuple[Phase, ...]
+    current_phase: int
+
+    @property
+    def backlog_events(self) -> int: ...
+    @property
+    def stopped(self) -> bool: ...
+    def stop(self) -> None: ...
+
+
+class Runnable(Live, Protocol):
+    """A run :func:`execute` can drive."""
+
+    async def execute(self) -> RunResult: ...
+
+
+class View(Protocol):
+    """A live view of running sends (the dashboard, or plain lines, or none)."""
+
+    def start(self, runs: Sequence[Live], total: int | None) -> None:
+        """The runs are about to start; ``total`` events (None: bounded by time)."""
+
+    def tick(self) -> None:
+        """A few times a second while they run."""
+
+    def note(self, text: str) -> None:
+        """Something worth a line: a phase began, a stop was asked for."""
+
+    def stop(self) -> None:
+        """They are over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """Several runs' results, merged and each."""
+
+    merged: RunResult
+    each: tuple[RunResult, ...]
+
+
+def execute(
+    runs: Sequence[Runnable], view: View | None = None, total: int | None = None
+) -> Completed:
+    """
+    Run side by side (several apps) with one view and one stop: Ctrl-C or
+    SIGTERM stops them cleanly (in-flight requests finish, the rest is
+    pending), a second Ctrl-C aborts. Blocks until they are over.
+    """
+    return aio.run(_execute(runs, view, total))
+
+
+async def _execute(
+    runs: Sequence[Runnable], view: View | None, total: int | None
+) -> Completed:
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal() -> None:
+        if any(r.stopped for r in runs) and main is not None:
+            main.cancel()
+            return
+        if view is not None:
+            view.note("stopping: finishing in-flight requests…")
+        for r in runs:
+            r.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, on_signal)
+    try:
+        for r in runs:
+            if isinstance(r, SendRun):
+                await r.check_target()
+        t0 = time.perf_counter()
+        every = asyncio.gather(*(r.execute() for r in runs))
+        if view is not None:
+            view.start(runs, total)
+            try:
+                while not every.done():
+                    await asyncio.wait({every}, timeout=0.25)
+                    view.tick()
+            finally:
+                view.stop()
+        results = await every
+        return Completed(
+            merge_results(results, time.perf_counter() - t0), tuple(results)
+        )
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(sig)
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class ScenarioRun:
+    """A scenario's runs (one per app), where they went, and their results."""
+
+    target: str
+    builtin: bool
+    runs: tuple[SendRun, ...]
+    completed: Completed
+
+
+def run_scenario(
+    scenario: Scenario,
+    target: str | None = None,
+    secret: str | None = None,
+    files: Files | None = None,
+    allow_remote: bool = False,
+    view: View | None = None,
+) -> ScenarioRun:
+    """
+    Run every app of a scenario at once. Without a target (here or in the
+    file) it runs against the built-in receiver, set up by its [receiver]
+    table, which phases with ``receiver_down`` take down and bring back.
+    """
+    url = target or scenario.target
+    if url is None:
+        return aio.run(_against_builtin(scenario, secret, files, view))
+    if any(p.receiver_down for p in scenario.phases):
+        raise UsageError("receiver_down phases need the built-in receiver: no target")
+    runs = _scenario_runs(scenario, url, secret, files, allow_remote, None)
+    return ScenarioRun(url, False, runs, execute(runs, view, scenario.total_events))
+
+
+def _scenario_runs(
+    scenario: Scenario,
+    url: str,
+    secret: str | None,
+    files: Files | None,
+    allow_remote: bool,
+    on_phase: PhaseHook | None,
+    keys: Sequence[ClientSecret] = (),
+) -> tuple[SendRun, ...]:
+    runs = []
+    for i, app in enumerate(scenario.apps):
+        key = keys[i] if keys else ClientSecret(app.secret or secret or "")
+        options = scenario.options_for(
+            i, url, key, files if i == 0 else None, allow_remote
+        )
+        runs.append(
+            SendRun(
+                options,
+                phases=scenario.phases_for(app),
+                on_phase=on_phase if i == 0 else None,
+            )
+        )
+    return tuple(runs)
+
+
+async def _against_builtin(
+    scenario: Scenario, secret: str | None, files: Files | None, view: View | None
+) -> ScenarioRun:
+    # Each app its own secret, as on HubSpot; the receiver knows them all.
+    keys = [
+        ClientSecret((secret if i == 0 else None) or a.secret or str(uuid.uuid4()))
+        for i, a in enumerate(scenario.apps)
+    ]
+    config = ReceiverConfig(
+        secret=keys[0], more_secrets=tuple(keys[1:]), faults=scenario.receiver
+    )
+    server = ReceiverServer(config)
+    await server.start()
+    url = f"http://127.0.0.1:{server.port}/webhooks/hubspot"
+    if view is not None:
+        view.note(f"{scenario.name} → built-in receiver {url}")
+
+    async def on_phase(index: int, phase: Phase) -> None:
+        if phase.receiver_down:
+            await server.pause()
+        else:
+            await server.resume()
+        if view is not None:
+            state = "receiver DOWN" if phase.receiver_down else "receiver up"
+            view.note(f"phase {index + 1}: {phase.name} ({state})")
+
+    try:
+        runs = _scenario_runs(scenario, url, None, files, False, on_phase, keys)
+        completed = await _execute(runs, view, scenario.total_events)
+    finally:
+        await server.close()
+    return ScenarioRun(url, True, runs, completed)

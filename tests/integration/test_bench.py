@@ -211,8 +211,8 @@ class TestCli:
             (["--rate", "5"], "--rate is for --model open"),
             (["--ramp", "10:5:1:1"], "TO at least FROM"),
             (["--slo", "p99<fast"], "is not `metric op number`"),
-            (["--duration", "0"], "--duration must be more than 0"),
-            (["--workers", "0"], "--workers must be at least 1"),
+            (["--duration", "0"], "--duration: must be 0.1 to 604,800"),
+            (["--workers", "0"], "--workers: must be 1 to 64"),
         ],
     )
     def test_bad_flags_are_one_line(self, args, words):

@@ -49,7 +49,7 @@ class TestFaults:
     async def test_retry_after_sent_with_failures(self, secret):
         """Injected 429s carry Retry-After, which webhooks-legacy honours."""
 
-        faults = Faults(script=(429, 200), retry_after="1")
+        faults = Faults(script=(429, 200), retry_after=1)
         retry = PROFILES["webhooks-legacy"].retry
         t0 = time.perf_counter()
         result, _ = await _with_faults(

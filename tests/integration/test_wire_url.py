@@ -26,7 +26,8 @@ from simulator.contract import ContractOptions, run_contract
 from simulator.events import EventConfig
 from simulator.pytest_plugin import HubSpotSender
 from simulator.receiver import ReceiverConfig, ReceiverServer
-from simulator.run import SendOptions, SendRun, make_send_options
+from simulator.run import SendOptions, SendRun
+from simulator.settings import SendSettings
 from simulator.signing import ClientSecret, decode_v3_uri, verify_v1, verify_v3
 
 from ..capture import RawCapture
@@ -81,14 +82,8 @@ def _v3_valid(base: str, request) -> bool:
 
 
 def _send_options(url: str, **kw) -> SendOptions:
-    return make_send_options(
-        target_url=url,
-        secret=ClientSecret(SECRET),
-        events=kw.pop("events", 150),
-        seed=3,
-        preflight=True,
-        **kw,
-    )
+    settings = SendSettings(events=kw.pop("events", 150), seed=3, **kw)
+    return settings.to_options(url, ClientSecret(SECRET))
 
 
 @pytest.mark.parametrize("given", GIVEN)

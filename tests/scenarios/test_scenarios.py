@@ -97,7 +97,7 @@ class TestMalformed:
                 'target = "localhost:8080"\n' + MINIMAL,
                 1,
                 "target",
-                "not an http(s) URL",
+                "expected http://host",
             ),
             (
                 "[mix]\ndeal = 'lots'\n" + MINIMAL,
@@ -222,7 +222,7 @@ class TestOverrides:
         """--set phases[0].events=5 and seed=3 replace the file's values."""
 
         s = load_scenario(_write(tmp_path, MINIMAL), ["phases[0].events=5", "seed=3"])
-        assert (5, 3) == (s.phases[0].events, s.seed)
+        assert (5, 3) == (s.phases[0].events, s.settings.seed)
 
     def test_env_secret(self, tmp_path):
         """${VAR} in a secret is read from the environment."""
@@ -307,7 +307,6 @@ class TestProperties:
         """[properties] limits which properties change, custom names included."""
 
         from simulator.events import EventSource
-        from simulator.run import scenario_options
         from simulator.signing import ClientSecret
 
         text = (
@@ -315,7 +314,7 @@ class TestProperties:
             '[properties]\ndeal = ["dealstage", "my_custom_field"]\n' + MINIMAL
         )
         scenario = load_scenario(_write(tmp_path, text))
-        options = scenario_options(scenario, "http://127.0.0.1:1/x", ClientSecret("k"))
+        options = scenario.options_for(0, "http://127.0.0.1:1/x", ClientSecret("k"))
         names = {
             e.to_dict()["propertyName"] for e in EventSource(options.source).take(500)
         }

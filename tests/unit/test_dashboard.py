@@ -11,18 +11,14 @@ from simulator.batching import Batch
 from simulator.dashboard import figures_table, live_figures
 from simulator.delivery import Attempt
 from simulator.events import EventConfig, EventSource
-from simulator.run import SendRun, make_send_options
+from simulator.run import SendRun
+from simulator.settings import SendSettings
 from simulator.signing import ClientSecret
 
 
 def _run():
-    options = make_send_options(
-        target_url="http://127.0.0.1:9/hook",
-        secret=ClientSecret("k"),
-        events=500,
-        preflight=False,
-    )
-    return SendRun(options)
+    settings = SendSettings(events=500, preflight=False)
+    return SendRun(settings.to_options("http://127.0.0.1:9/hook", ClientSecret("k")))
 
 
 def _batch():

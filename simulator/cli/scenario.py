@@ -1,0 +1,138 @@
+"""``hubsim run`` and ``hubsim validate``: scenario files."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.text import Text
+
+from .. import dashboard, report, run, tables
+from ..outputs import Outputs
+from ..result import ExitCode
+from ..scenario import ScenarioError, load_scenario
+from ..thresholds import evaluate
+from . import (
+    allow_remote_option,
+    cli,
+    console,
+    err_console,
+    finish,
+    ledger_option,
+    output_options,
+    quiet_option,
+    record_option,
+    secret_option,
+    threshold_option,
+    threshold_rules,
+)
+
+
+@cli.command("run")
+@click.argument("scenario_path", metavar="SCENARIO")
+@click.option(
+    "--target", metavar="URL", help="Send here instead of the scenario's target."
+)
+@secret_option
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY.PATH=VALUE",
+    help="Override a scenario key, e.g. --set phases[0].rate=500 (repeatable).",
+)
+@threshold_option
+@output_options
+@ledger_option
+@record_option
+@allow_remote_option
+@quiet_option
+def run_command(
+    scenario_path: str,
+    target: str | None,
+    secret: str | None,
+    overrides: tuple[str, ...],
+    thresholds: tuple[str, ...],
+    report_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
+    ledger_path: str | None,
+    record_path: str | None,
+    allow_remote: bool,
+    quiet: bool,
+) -> None:
+    """
+    Run a scenario file; its thresholds (and any --threshold) decide the exit
+    code. Without a target (here or in the file) the scenario runs against the
+    built-in receiver, set up by its [receiver] table.
+
+    \b
+    Examples:
+      hubsim run scenarios/deal-pipeline.toml
+      hubsim run scenarios/deal-pipeline.toml --target http://127.0.0.1:3000/hook
+      hubsim run my.toml --set phases[1].rate=800 --set seed=3 --junit run.xml
+      hubsim run my.toml --threshold 'p99_ms < 500' --report run.json
+    """
+    scenario = load_scenario(scenario_path, overrides)
+    rules = (*scenario.thresholds, *threshold_rules(thresholds))
+    files = Outputs(
+        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
+    ).check()
+    out = console()
+    if target or scenario.target:
+        out.print(Text(f"{scenario.name} → {target or scenario.target}", style="bold"))
+    done = run.run_scenario(
+        scenario, target, secret, files.files, allow_remote,
+        dashboard.Dashboard(out, quiet),
+    )  # fmt: skip
+    result = done.completed.merged
+    out.print(report.render(result))
+    if len(done.runs) > 1:
+        runs = zip(scenario.apps, done.runs, done.completed.each, strict=True)
+        rows = [(a.name, r.options.delivery.max_in_flight, e) for a, r, e in runs]
+        out.print(tables.apps(rows))
+    checks = evaluate(rules, result)
+    finish(result, out, files, checks, scenario.name, summary=False)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, metavar="SCENARIO...")
+def validate(paths: tuple[str, ...]) -> None:
+    """
+    Check scenario files: every problem, with file, line and key, sorted by
+    line. A file that validates is one `hubsim run` starts.
+
+    \b
+    Examples:
+      hubsim validate scenarios/*.toml
+      hubsim validate my.toml
+    """
+    out, err = console(), err_console()
+    failed = False
+    for path in paths:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as exc:
+            failed = True
+            for problem in sorted(exc.problems, key=_line_of):
+                err.print(Text("error: ", style="bold red") + Text(problem))
+            continue
+        out.print(
+            f"ok  {path}: {scenario.name}, {_count(len(scenario.phases), 'phase')}, "
+            f"{scenario.total_events:,} events, "
+            f"{_count(len(scenario.thresholds), 'threshold')}"
+        )
+    if failed:
+        sys.exit(ExitCode.BAD_INPUT)
+
+
+def _line_of(problem: str) -> tuple[str, int]:
+    """``file:12: key: …`` sorts by file, then line; no line sorts first."""
+    head = problem.partition(": ")[0]
+    file, _, line = head.rpartition(":")
+    return (file, int(line)) if line.isdigit() else (head, 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

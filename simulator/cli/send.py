@@ -1,0 +1,77 @@
+"""``hubsim send``: generated, signed batches to one receiver."""
+
+from __future__ import annotations
+
+import click
+
+from .. import dashboard, run
+from ..outputs import Outputs
+from ..settings import SendSettings
+from ..thresholds import evaluate
+from . import (
+    allow_remote_option,
+    cli,
+    client_secret,
+    console,
+    finish,
+    ledger_option,
+    output_options,
+    quiet_option,
+    record_option,
+    secret_option,
+    settings_options,
+    threshold_option,
+    threshold_rules,
+    warn,
+)
+
+
+@cli.command()
+@click.argument("target_url")
+@secret_option
+@settings_options(SendSettings, "settings")
+@threshold_option
+@output_options
+@ledger_option
+@record_option
+@allow_remote_option
+@quiet_option
+def send(
+    target_url: str,
+    secret: str | None,
+    settings: SendSettings,
+    thresholds: tuple[str, ...],
+    report_path: str | None,
+    html_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
+    ledger_path: str | None,
+    record_path: str | None,
+    allow_remote: bool,
+    quiet: bool,
+) -> None:
+    """
+    Deliver HubSpot-exact webhook batches to TARGET_URL.
+
+    \b
+    Examples:
+      hubsim send http://127.0.0.1:8080/webhooks --secret $SECRET --events 5000
+      hubsim send URL -s $SECRET --types deal.propertyChange --portals 3 --seed 7
+      hubsim send URL -s $SECRET -n 100000 --time-scale 2000 --report run.json
+      hubsim send URL -s $SECRET --threshold 'p99_ms < 250' --junit send.xml
+    """
+    rules = threshold_rules(thresholds)
+    files = Outputs(
+        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
+    ).check()
+    options = settings.to_options(
+        target_url, client_secret(secret), allow_remote=allow_remote, files=files.files
+    )
+    for warning in settings.warnings():
+        warn(warning)
+    out = console()
+    done = run.execute(
+        [run.SendRun(options)], dashboard.Dashboard(out, quiet), options.events
+    )
+    result = done.merged
+    finish(result, out, files, evaluate(rules, result), "send")

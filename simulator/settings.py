@@ -1,0 +1,528 @@
+"""
+Settings, declared once: each send setting is one field of :class:`SendSettings`
+carrying its flag, its scenario key, its range and its help. The CLI builds
+its flags from these declarations and the scenario loader its keys, so a flag
+and its key cannot drift apart, and every value, from a flag, a key or
+``--set``, is checked by the one :func:`check` below before any work starts.
+
+::
+
+    settings = SendSettings(events=5000, max_concurrent=6)
+    options = settings.to_options("http://127.0.0.1:3000/hook", secret)
+
+The same :func:`setting` declares the built-in receiver's faults
+(:mod:`simulator.faults`) and bench's options (:mod:`simulator.bench`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any, Final, Literal, TypeVar
+
+from . import catalog, retry
+from .catalog import Format
+from .delivery import DeliveryOptions
+from .errors import CatalogError, TargetError, UsageError
+from .signing import ClientSecret, SigningOptions
+from .source import EventConfig
+from .target import Target
+
+T = TypeVar("T")
+Kind = Literal["int", "float", "bool", "str", "choice", "list", "codes", "url"]
+
+#: 1 January 3000 in epoch ms: later start times are typos.
+MAX_EPOCH_MS: Final = 32_503_680_000_000
+MAX_EVENTS: Final = 1_000_000_000
+MAX_IN_FLIGHT: Final = 1000
+MAX_DURATION_S: Final = 7 * 86_400.0
+MAX_RATE: Final = 1_000_000.0
+#: HubSpot rejects maxConcurrentRequests of five or less (spec §1.1, §10 Q4).
+MIN_HUBSPOT_IN_FLIGHT: Final = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """
+    How one setting is spelled and bounded: ``--max-concurrent`` on the
+    command line, ``max_concurrent_requests`` in a scenario, 1 to 1000.
+    """
+
+    flag: str
+    key: str | None
+    kind: Kind
+    help: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    short: str | None = None
+    metavar: str | None = None
+    #: Also accepted in a scenario's [app] / [[apps]] tables (per app).
+    app: bool = False
+    #: A flag that turns the setting off (``--no-preflight`` for preflight).
+    negative_flag: str | None = None
+    #: Extra check on the converted value: a message, or None when fine.
+    extra: Callable[[Any], str | None] | None = None
+
+    def range_text(self) -> str:
+        """``1 to 1,000`` (for help texts and docs)."""
+        if self.low is None or self.high is None:
+            return ""
+        return f"{_number(self.low)} to {_number(self.high)}"
+
+
+def _number(x: float) -> str:
+    if float(x).is_integer() and abs(x) < 1e20:
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+def setting(
+    default: T,
+    flag: str,
+    key: str | None,
+    kind: Kind,
+    help: str,
+    **more: Any,
+) -> T:
+    """
+    A dataclass field declared as a setting (the field's type stays ``T``).
+    """
+    declared = Setting(flag, key, kind, help, **more)
+    result: T = field(default=default, metadata={"setting": declared})
+    return result
+
+
+def declared(cls: type) -> Iterator[tuple[str, Setting, Any]]:
+    """Every (field name, setting, default) a dataclass declares, in order."""
+    for f in fields(cls):
+        s = f.metadata.get("setting")
+        if isinstance(s, Setting):
+            default = None if f.default is MISSING else f.default
+            yield f.name, s, default
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    text = str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check(s: Setting, value: object) -> tuple[Any, str | None]:
+    """
+    ``value`` converted to the setting's type, and a problem (None when it is
+    fine). Non-finite numbers, out-of-range values, the wrong JSON type and
+    unknown choices are problems; a list becomes a tuple.
+    """
+    problem: str | None = None
+    out: Any = value
+    if s.kind == "bool":
+        if type(value) is not bool:
+            problem = f"must be true or false, not {_show(value)}"
+    elif s.kind == "int":
+        if type(value) is not int:
+            problem = f"must be an integer, not {_show(value)}"
+        else:
+            problem = _in_range(s, value)
+    elif s.kind == "float":
+        if type(value) not in (int, float):
+            problem = f"must be a number, not {_show(value)}"
+        else:
+            out = float(value)  # type: ignore[arg-type]
+            if not math.isfinite(out):
+                problem = f"must be a finite number, not {value}"
+            else:
+                problem = _in_range(s, out)
+    elif s.kind in ("str", "url", "choice"):
+        if not isinstance(value, str):
+            problem = f"must be a string, not {_show(value)}"
+        elif s.kind == "choice" and value not in s.choices:
+            problem = f"must be one of {', '.join(s.choices)}, not {_show(value)}"
+        elif s.kind == "url":
+            try:
+                Target.parse(value, "URL")
+            except TargetError as exc:
+                problem = str(exc)
+    elif s.kind == "list":
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v.strip() for v in value
+        ):
+            problem = f"must be a list of names, not {_show(value)}"
+        else:
+            out = tuple(v.strip() for v in value)
+    elif s.kind == "codes":
+        if not isinstance(value, list | tuple):
+            problem = f"must be a list of HTTP statuses, not {_show(value)}"
+        else:
+            out = tuple(value)
+            for code in out:
+                if type(code) is not int:
+                    problem = f"{_show(code)} is not an HTTP status"
+                    break
+                if (problem := _in_range(s, code)) is not None:
+                    problem = f"{code} is not an HTTP status ({s.range_text()})"
+                    break
+    if problem is None and s.extra is not None:
+        problem = s.extra(out)
+    return out, problem
+
+
+def parse_text(s: Setting, text: str) -> object:
+    """
+    A value as typed on the command line, before :func:`check`: numbers and
+    comma-separated lists are converted; text that is not a number stays text
+    so that check() names the problem.
+    """
+    text = text.strip()
+    if s.kind == "int":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    if s.kind == "float":
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    if s.kind == "list":
+        return [v for v in (p.strip() for p in text.split(",")) if v]
+    if s.kind == "codes":
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        try:
+            return [int(p) for p in parts]
+        except ValueError:
+            return text
+    return text
+
+
+def _in_range(s: Setting, value: float) -> str | None:
+    if (s.low is not None and value < s.low) or (s.high is not None and value > s.high):
+        return f"must be {s.range_text()}, not {_number(value)}"
+    return None
+
+
+C = TypeVar("C")
+
+
+def build(
+    cls: type[C], values: Mapping[str, object], name: Callable[[Setting], str]
+) -> C:
+    """
+    ``cls`` from raw ``values`` (by field name; None or absent: the default),
+    each checked by its declaration; UsageError naming the first bad one by
+    ``name`` (its flag, or its scenario key).
+    """
+    checked: dict[str, object] = {}
+    for attr, s, _ in declared(cls):
+        raw = values.get(attr)
+        if raw is None:
+            continue
+        value, problem = check(s, raw)
+        if problem is not None:
+            raise UsageError(f"{name(s)}: {problem}")
+        checked[attr] = value
+    return construct(cls, checked)
+
+
+def construct(cls: type[C], values: Mapping[str, object]) -> C:
+    """
+    ``cls`` from values already passed through :func:`check` (its
+    ``__post_init__`` still runs the cross-field checks).
+    """
+    return cls(**values)
+
+
+def validate(obj: object) -> None:
+    """
+    Check every declared field of a built dataclass (for code that builds one
+    directly): UsageError naming the flag of the first bad value.
+    """
+    for attr, s, _ in declared(type(obj)):
+        value = getattr(obj, attr)
+        if value is None:
+            continue
+        _, problem = check(s, value)
+        if problem is not None:
+            raise UsageError(f"{s.flag}: {problem}")
+
+
+# ---------------------------------------------------------------------------
+# The send settings
+# ---------------------------------------------------------------------------
+def _types(values: tuple[str, ...]) -> str | None:
+    try:
+        catalog.select_types(values)
+    except CatalogError as exc:
+        return str(exc)
+    return None
+
+
+def _object_types(values: tuple[str, ...]) -> str | None:
+    for v in values:
+        try:
+            catalog.check_object_type_id(v)
+        except CatalogError as exc:
+            return str(exc)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class SendSettings:
+    """
+    Every setting of a send, flat, with its declared spelling and range.
+    :meth:`to_options` turns them into the typed tree the run uses.
+    """
+
+    events: int = setting(
+        1000, "--events", "events", "int", "Events to generate.",
+        low=1, high=MAX_EVENTS, short="-n",
+    )  # fmt: skip
+    types: tuple[str, ...] = setting(
+        (), "--types", "types", "list",
+        "Subscription types, families or globs, comma-separated: "
+        "contact,deal.propertyChange,ticket.* (default: a realistic CRM mix).",
+        short="-t", metavar="LIST", extra=_types,
+    )  # fmt: skip
+    format: str = setting(
+        "classic", "--format", "format", "choice",
+        "classic payloads, or generic object.* payloads with objectTypeId.",
+        choices=("classic", "generic"), app=True,
+    )  # fmt: skip
+    object_types: tuple[str, ...] = setting(
+        (), "--object-types", "object_types", "list",
+        "objectTypeIds for generic format, e.g. 0-1,0-3,2-123 "
+        "(default: every standard one).",
+        metavar="LIST", extra=_object_types,
+    )  # fmt: skip
+    portals: int = setting(
+        1, "--portals", "portals", "int", "HubSpot accounts to spread events over.",
+        low=1, high=1024, app=True,
+    )  # fmt: skip
+    app_id: int | None = setting(
+        None, "--app-id", "app_id", "int",
+        "appId in payloads (default: random, seeded).",
+        low=1, high=2**31 - 1, app=True,
+    )  # fmt: skip
+    seed: int | None = setting(
+        None, "--seed", "seed", "int",
+        "Makes events and retry jitter reproducible.", low=0, high=2**64 - 1,
+    )  # fmt: skip
+    start_time: int | None = setting(
+        None, "--start-time", "start_time", "int",
+        "occurredAt base in epoch ms (default: now). With --seed, bodies repeat "
+        "byte for byte.",
+        low=1, high=MAX_EPOCH_MS, metavar="MS",
+    )  # fmt: skip
+    batch_size: int = setting(
+        catalog.MAX_BATCH_SIZE, "--batch-size", "batch_size", "int",
+        "Events per request, at most 100 as HubSpot.", low=1,
+        high=catalog.MAX_BATCH_SIZE,
+    )  # fmt: skip
+    max_concurrent: int = setting(
+        10, "--max-concurrent", "max_concurrent_requests", "int",
+        "Requests in flight at most (HubSpot's maxConcurrentRequests).",
+        low=1, high=MAX_IN_FLIGHT, app=True,
+    )  # fmt: skip
+    timeout: float | None = setting(
+        None, "--timeout", "timeout_s", "float",
+        "Response timeout in seconds (profile default: 5; workflow 30).",
+        low=0.01, high=3600, metavar="SECONDS",
+    )  # fmt: skip
+    connect_timeout: float | None = setting(
+        None, "--connect-timeout", "connect_timeout_s", "float",
+        "Connect timeout in seconds (workflow profile: 3).",
+        low=0.01, high=600, metavar="SECONDS",
+    )  # fmt: skip
+    retry_profile: str = setting(
+        retry.DEFAULT_PROFILE, "--retry-profile", "retry_profile", "choice",
+        "webhooks: retry every failure up to 10 times over 24 h; webhooks-legacy: "
+        "no retry on 400/401/403/404/405, 429 honours Retry-After; workflow: one "
+        "CRM record per request, v2-signed, 4xx final but 429, retries from 1 min "
+        "doubling to 8 h for 72 h; none: one attempt.",
+        choices=tuple(retry.PROFILES),
+    )  # fmt: skip
+    max_attempts: int | None = setting(
+        None, "--max-attempts", "max_attempts", "int",
+        "Override the profile's attempt count (first try included).",
+        low=1, high=100,
+    )  # fmt: skip
+    retry_after_ms: bool = setting(
+        False, "--retry-after-ms", "retry_after_ms", "bool",
+        "Read Retry-After as milliseconds (HubSpot's KB says so for workflows; "
+        "default: seconds).",
+    )  # fmt: skip
+    time_scale: float = setting(
+        1.0, "--time-scale", "time_scale", "float",
+        "Divide retry delays by this (1440 runs 24 h in a minute).",
+        low=0.001, high=10_000_000,
+    )  # fmt: skip
+    public_url: str | None = setting(
+        None, "--public-url", "public_url", "url",
+        "Sign as if HubSpot called this URL (receiver behind a tunnel or proxy).",
+        metavar="URL",
+    )  # fmt: skip
+    distinct: int | None = setting(
+        None, "--distinct", "distinct", "int",
+        "Render N different events, then re-send them with fresh eventIds and "
+        "occurredAt (fast, for load tests; default: every event different).",
+        low=1, high=10_000_000, metavar="N",
+    )  # fmt: skip
+    escape_unicode: bool = setting(
+        False, "--escape-unicode", "escape_unicode", "bool",
+        "Send non-ASCII as \\uXXXX escapes instead of raw UTF-8.",
+    )  # fmt: skip
+    preflight: bool = setting(
+        True, "--preflight", "preflight", "bool",
+        "Check that the target accepts connections before starting.",
+        negative_flag="--no-preflight",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.object_types and self.format != "generic":
+            raise UsageError("--object-types needs --format generic")
+
+    def warnings(self) -> list[str]:
+        """What is allowed but not what HubSpot would do."""
+        if self.max_concurrent < MIN_HUBSPOT_IN_FLIGHT:
+            return [
+                f"HubSpot rejects maxConcurrentRequests of {MIN_HUBSPOT_IN_FLIGHT - 1} "
+                f"or less; running with {self.max_concurrent} anyway"
+            ]
+        return []
+
+    def source(self) -> EventConfig:
+        """What to generate."""
+        fmt: Format = "generic" if self.format == "generic" else "classic"
+        start = self.start_time if self.start_time is not None else time.time() * 1000
+        config = EventConfig(
+            format=fmt,
+            object_type_ids=self.object_types,
+            portals=self.portals,
+            app_id=self.app_id,
+            seed=self.seed,
+            start_ms=int(start),
+            escape_unicode=self.escape_unicode,
+            distinct=self.distinct,
+        )
+        return replace(config, types=self.types) if self.types else config
+
+    def delivery(self) -> DeliveryOptions:
+        """How to deliver: the profile's defaults, then the overrides."""
+        prof = retry.profile(self.retry_profile)
+        policy = retry.with_max_attempts(prof.retry, self.max_attempts)
+        return DeliveryOptions(
+            max_in_flight=self.max_concurrent,
+            timeout_s=self.timeout if self.timeout is not None else prof.timeout_s,
+            connect_timeout_s=self.connect_timeout or prof.connect_timeout_s,
+            retry=retry.with_retry_after_unit(
+                policy, 0.001 if self.retry_after_ms else 1.0
+            ),
+            time_scale=self.time_scale,
+            seed=self.seed,
+        )
+
+    def to_options(
+        self,
+        target_url: str,
+        secret: ClientSecret,
+        *,
+        allow_remote: bool = False,
+        files: Files | None = None,
+        bounds: Bounds | None = None,
+    ) -> SendOptions:
+        """The :class:`SendOptions` these settings describe."""
+        prof = retry.profile(self.retry_profile)
+        workflow = not prof.batched
+        files, bounds = files or Files(), bounds or Bounds()
+        return SendOptions(
+            target_url=target_url,
+            secret=secret,
+            events=self.events,
+            source=self.source(),
+            batch_size=self.batch_size,
+            delivery=self.delivery(),
+            signing=SigningOptions(
+                versions=prof.signature_versions,
+                public_url=self.public_url,
+                workflow_headers=workflow,
+            ),
+            allow_remote=allow_remote,
+            preflight=self.preflight,
+            ledger_path=files.ledger_path,
+            record_path=files.record_path,
+            workflow=workflow,
+            duration_s=bounds.duration_s,
+            rate=bounds.rate,
+            max_requests=bounds.max_requests,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SendOptions:
+    """
+    Everything one run needs, as a typed tree (the source, delivery and
+    signing options): what :meth:`SendSettings.to_options` builds, or what a
+    library user builds directly.
+    """
+
+    target_url: str
+    secret: ClientSecret
+    events: int = 1000
+    source: EventConfig = field(default_factory=EventConfig)
+    batch_size: int = catalog.MAX_BATCH_SIZE
+    delivery: DeliveryOptions = field(default_factory=DeliveryOptions)
+    signing: SigningOptions = field(default_factory=SigningOptions)
+    allow_remote: bool = False
+    preflight: bool = True
+    ledger_path: str | None = None
+    record_path: str | None = None
+    workflow: bool = False
+    #: Stop starting requests after this many seconds (in-flight ones finish).
+    duration_s: float | None = None
+    #: Open model: start a full batch this many times a second, whatever the
+    #: receiver does (None: closed model, each slot sends as soon as it is free).
+    rate: float | None = None
+    #: Send at most this many first attempts (requests, with no retries).
+    max_requests: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.events <= MAX_EVENTS:
+            raise UsageError(f"--events must be 1 to {MAX_EVENTS:,}")
+        if self.duration_s is not None and not 0 < self.duration_s <= MAX_DURATION_S:
+            raise UsageError(
+                f"--duration must be more than 0 and at most {MAX_DURATION_S:,.0f} s"
+            )
+        if self.rate is not None and not 0 < self.rate <= MAX_RATE:
+            raise UsageError(f"--rate must be more than 0 and at most {MAX_RATE:,.0f}")
+        if self.max_requests is not None and not 1 <= self.max_requests <= MAX_EVENTS:
+            raise UsageError(f"--requests must be 1 to {MAX_EVENTS:,}")
+        if not 1 <= self.batch_size <= catalog.MAX_BATCH_SIZE:
+            raise UsageError(
+                f"--batch-size must be between 1 and {catalog.MAX_BATCH_SIZE}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Files:
+    """What a run streams to disk as it goes (None: nothing)."""
+
+    ledger_path: str | None = None
+    record_path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """Limits a load test puts on a run (bench), beyond its event count."""
+
+    #: Stop starting requests after this many seconds (in-flight ones finish).
+    duration_s: float | None = None
+    #: Open model: start a full batch this many times a second.
+    rate: float | None = None
+    #: Send at most this many first attempts.
+    max_requests: int | None = None
