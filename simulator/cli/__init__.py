@@ -228,52 +228,60 @@ threshold_option = click.option(
     help="Pass/fail rule like 'p99_ms < 250' or 'errors < 1%' (repeatable; the "
     "same language as a scenario's thresholds and bench --slo).",
 )
-ledger_option = click.option(
-    "--ledger",
-    "ledger_path",
-    metavar="FILE.jsonl",
-    help="Stream every attempt and every event's final outcome to this file.",
-)
-record_option = click.option(
-    "--record",
-    "record_path",
-    metavar="FILE.jsonl",
-    help="Record every request as sent (for hubsim replay).",
-)
 
 
-def output_options(f: F) -> F:
-    """--report, --html, --junit, --markdown: one set for every load command."""
-    for option in reversed(
-        (
+def output_options(streams: bool = True) -> Callable[[F], F]:
+    """
+    --report, --html, --junit, --markdown (and, with ``streams``, --ledger and
+    --record): one set for every load command. The command receives them as
+    one checked :class:`~simulator.outputs.Outputs` called ``files``, refused
+    before any work when a path cannot be written.
+    """
+    names = ["report_path", "html_path", "junit_path", "markdown_path"]
+    options = [
+        click.option(
+            "--report", "report_path", metavar="FILE.json",
+            help="Write the run report as JSON.",
+        ),
+        click.option(
+            "--html", "html_path", metavar="FILE.html",
+            help="Write a self-contained HTML report with charts (opens offline).",
+        ),
+        click.option(
+            "--junit", "junit_path", metavar="FILE.xml",
+            help="The verdict as JUnit XML, for CI: delivery, ledger, thresholds.",
+        ),
+        click.option(
+            "--markdown", "markdown_path", metavar="FILE.md",
+            help="Append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
+        ),
+    ]  # fmt: skip
+    if streams:
+        names += ["ledger_path", "record_path"]
+        options += [
             click.option(
-                "--report",
-                "report_path",
-                metavar="FILE.json",
-                help="Write the run report as JSON.",
+                "--ledger", "ledger_path", metavar="FILE.jsonl",
+                help="Stream every attempt and every event's final outcome here.",
             ),
             click.option(
-                "--html",
-                "html_path",
-                metavar="FILE.html",
-                help="Write a self-contained HTML report with charts (opens offline).",
+                "--record", "record_path", metavar="FILE.jsonl",
+                help="Record every request as sent (for hubsim replay).",
             ),
-            click.option(
-                "--junit",
-                "junit_path",
-                metavar="FILE.xml",
-                help="The verdict as JUnit XML, for CI: delivery, ledger, thresholds.",
-            ),
-            click.option(
-                "--markdown",
-                "markdown_path",
-                metavar="FILE.md",
-                help="Append a Markdown summary (e.g. $GITHUB_STEP_SUMMARY).",
-            ),
-        )
-    ):
-        f = option(f)
-    return f
+        ]  # fmt: skip
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            paths = {n: kwargs.pop(n, None) for n in names}
+            kwargs["files"] = Outputs(**paths).check()
+            return f(*args, **kwargs)
+
+        decorated: Callable[..., Any] = wrapper
+        for option in reversed(options):
+            decorated = option(decorated)
+        return cast(F, decorated)
+
+    return decorate
 
 
 def client_secret(value: str | None) -> ClientSecret:

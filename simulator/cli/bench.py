@@ -47,7 +47,7 @@ from . import (
     help="Service-level objective in the threshold language, e.g. "
     "'p99<250ms,errors<1%' (default with --ramp: that one).",
 )
-@output_options
+@output_options(streams=False)
 @allow_remote_option
 @click.option("--no-preflight", is_flag=True, help="Skip the connection check.")
 @quiet_option
@@ -58,10 +58,7 @@ def bench_command(
     per: str,
     ramp: str | None,
     slo: str | None,
-    report_path: str | None,
-    html_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
+    files: Outputs,
     allow_remote: bool,
     no_preflight: bool,
     quiet: bool,
@@ -85,7 +82,6 @@ def bench_command(
     opts = replace(flags, rate=rate).aimed(
         target_url, client_secret(secret), allow_remote, ramped=steps is not None
     )
-    files = Outputs(report_path, html_path, junit_path, markdown_path).check()
     if not no_preflight:
         aio.run(preflight(target_url, 3.0))
     out = console()

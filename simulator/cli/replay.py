@@ -56,7 +56,7 @@ from . import (
     type=click.IntRange(1, 1000),
     help="Requests in flight at most (1-1,000).",
 )
-@output_options
+@output_options(streams=False)
 @allow_remote_option
 @quiet_option
 def replay_command(
@@ -70,10 +70,7 @@ def replay_command(
     limit: int | None,
     dry_run: bool,
     max_concurrent: int,
-    report_path: str | None,
-    html_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
+    files: Outputs,
     allow_remote: bool,
     quiet: bool,
 ) -> None:
@@ -98,7 +95,6 @@ def replay_command(
         events = sum(len(recording.replay_batch(r, 0)) for r in requests)
         out.print(f"{len(requests):,} requests, {events:,} events would go to {target}")
         return
-    files = Outputs(report_path, html_path, junit_path, markdown_path).check()
     key = None if keep_signatures else client_secret(secret)
     replaying = run.ReplayRun(
         requests,

@@ -18,10 +18,8 @@ from . import (
     console,
     err_console,
     finish,
-    ledger_option,
     output_options,
     quiet_option,
-    record_option,
     secret_option,
     threshold_option,
     threshold_rules,
@@ -42,9 +40,7 @@ from . import (
     help="Override a scenario key, e.g. --set phases[0].rate=500 (repeatable).",
 )
 @threshold_option
-@output_options
-@ledger_option
-@record_option
+@output_options()
 @allow_remote_option
 @quiet_option
 def run_command(
@@ -53,12 +49,7 @@ def run_command(
     secret: str | None,
     overrides: tuple[str, ...],
     thresholds: tuple[str, ...],
-    report_path: str | None,
-    html_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
-    ledger_path: str | None,
-    record_path: str | None,
+    files: Outputs,
     allow_remote: bool,
     quiet: bool,
 ) -> None:
@@ -76,9 +67,6 @@ def run_command(
     """
     scenario = load_scenario(scenario_path, overrides)
     rules = (*scenario.thresholds, *threshold_rules(thresholds))
-    files = Outputs(
-        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
-    ).check()
     out = console()
     if target or scenario.target:
         out.print(Text(f"{scenario.name} → {target or scenario.target}", style="bold"))

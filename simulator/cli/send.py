@@ -14,10 +14,8 @@ from . import (
     client_secret,
     console,
     finish,
-    ledger_option,
     output_options,
     quiet_option,
-    record_option,
     secret_option,
     settings_options,
     threshold_option,
@@ -31,9 +29,7 @@ from . import (
 @secret_option
 @settings_options(SendSettings, "settings")
 @threshold_option
-@output_options
-@ledger_option
-@record_option
+@output_options()
 @allow_remote_option
 @quiet_option
 def send(
@@ -41,12 +37,7 @@ def send(
     secret: str | None,
     settings: SendSettings,
     thresholds: tuple[str, ...],
-    report_path: str | None,
-    html_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
-    ledger_path: str | None,
-    record_path: str | None,
+    files: Outputs,
     allow_remote: bool,
     quiet: bool,
 ) -> None:
@@ -61,9 +52,6 @@ def send(
       hubsim send URL -s $SECRET --threshold 'p99_ms < 250' --junit send.xml
     """
     rules = threshold_rules(thresholds)
-    files = Outputs(
-        report_path, html_path, junit_path, markdown_path, ledger_path, record_path
-    ).check()
     options = settings.to_options(
         target_url, client_secret(secret), allow_remote=allow_remote, files=files.files
     )
