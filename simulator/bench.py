@@ -182,7 +182,7 @@ class BenchOptions:
     distinct: int = setting(
         20_000, "--distinct", None, "int",
         "Different events pre-rendered, then re-sent with fresh ids.",
-        low=1, high=10_000_000, metavar="N",
+        low=1, high=1_000_000, metavar="N",
     )  # fmt: skip
     seed: int | None = setting(
         None, "--seed", None, "int", "Makes events reproducible.", low=0,

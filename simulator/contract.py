@@ -56,6 +56,19 @@ class ContractOptions:
     skip: tuple[str, ...] = ()
     seed: int = 1
 
+    def chosen(self) -> list[str]:
+        """The check ids to run, in order; UsageError naming an unknown one."""
+        unknown = [c for c in (*self.only, *self.skip) if c not in _CHECKS]
+        if unknown:
+            raise UsageError(
+                f"unknown check {unknown[0]!r}; checks: {', '.join(_CHECKS)}"
+            )
+        return [
+            c
+            for c in _CHECKS
+            if (not self.only or c in self.only) and c not in self.skip
+        ]
+
 
 @dataclass(frozen=True, slots=True)
 class CheckResult:
@@ -411,16 +424,7 @@ async def run_contract(
     """
     Run the selected checks, in order, against ``options.url``.
     """
-    unknown = [c for c in (*options.only, *options.skip) if c not in _CHECKS]
-    if unknown:
-        raise UsageError(
-            f"unknown check {unknown[0]!r}; checks: {', '.join(CHECK_IDS)}"
-        )
-    chosen = [
-        c
-        for c in CHECK_IDS
-        if (not options.only or c in options.only) and c not in options.skip
-    ]
+    chosen = options.chosen()
     source = EventSource(
         EventConfig(seed=options.seed, format=options.format, start_ms=_now_ms())
     )

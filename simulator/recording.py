@@ -4,11 +4,15 @@ Recording and replay: every request as sent, and sending them again.
 A recording is JSONL, one line per request, flushed as written::
 
     {"t": 0.0132, "method": "POST", "url": "http://127.0.0.1:8080/hook",
-     "batch": 1, "attemptNumber": 0, "headers": {...}, "body": "<base64>"}
+     "batch": 1, "attemptNumber": 0, "headers": {...}, "encoding": "utf-8",
+     "body": "[{\"eventId\":1030198139,…}]"}
 
-``t`` is seconds since the run's first request. Bodies are base64 of the exact
-bytes. Headers carry signatures, never the client secret; nothing else that
-could reveal it is written.
+``t`` is seconds since the run's first request. A body is kept as its text
+(every JSON body hubsim sends is UTF-8, so the text is the exact bytes and
+can be read and edited), or as ``body_base64`` for bytes that are not UTF-8.
+Recordings written before (``body`` in base64, no ``encoding``) still read.
+Headers carry signatures, never the client secret; nothing else that could
+reveal it is written.
 
 Replay sends the same bodies in the same order at the recorded pacing (or
 ``speed`` times faster), re-signed with fresh timestamps by default, since v3
@@ -23,7 +27,7 @@ import binascii
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Final
 
 import orjson
 
@@ -31,6 +35,10 @@ from .batching import Batch
 from .clock import Clock, SystemClock
 from .errors import UsageError
 
+#: Bounds on what a recording may hold (a day of HubSpot traffic fits).
+MAX_RECORDING_BYTES: Final = 4 * 1024**3
+MAX_REQUESTS: Final = 10_000_000
+MAX_T: Final = 30 * 86_400.0
 #: Headers a replay never copies: the transport sets them for the new target.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length"})
 
@@ -59,15 +67,20 @@ class Recorder:
         now = self.clock.monotonic()
         if self._t0 is None:
             self._t0 = now
-        line = {
+        line: dict[str, object] = {
             "t": round(now - self._t0, 6),
             "method": "POST",
             "url": url,
             "batch": batch.seq,
             "attemptNumber": attempt,
             "headers": dict(headers),
-            "body": base64.b64encode(body).decode(),
         }
+        try:
+            line["encoding"] = "utf-8"
+            line["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            del line["encoding"]
+            line["body_base64"] = base64.b64encode(body).decode()
         self._file.write(orjson.dumps(line) + b"\n")
         self._file.flush()
 
@@ -98,42 +111,76 @@ class RecordedRequest:
             return frozenset()
         if not isinstance(data, list):
             return frozenset()
-        return frozenset(str(e.get("subscriptionType", "")) for e in data)
+        return frozenset(
+            str(e.get("subscriptionType", "")) for e in data if isinstance(e, dict)
+        )
 
 
 def read_recording(path: str | Path) -> list[RecordedRequest]:
     """
-    Every request of a recording, in order; UsageError naming a bad line.
+    Every request of a recording, in order; UsageError naming the file and
+    the line that is not a recording line (and what is wrong with it).
     """
-    out: list[RecordedRequest] = []
+    p = Path(path)
     try:
-        lines = Path(path).read_bytes().splitlines()
+        if p.is_dir():
+            raise UsageError(f"{path}: is a folder, not a recording")
+        with p.open("rb") as f:
+            data = f.read(MAX_RECORDING_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"cannot read recording {path}: {exc.strerror}") from None
-    for number, raw in enumerate(lines, 1):
+    if len(data) > MAX_RECORDING_BYTES:
+        raise UsageError(f"{path}: larger than 4 GiB; replay a part of it")
+    out: list[RecordedRequest] = []
+    for number, raw in enumerate(data.splitlines(), 1):
         if not raw.strip():
             continue
         try:
-            d: dict[str, Any] = orjson.loads(raw)
-            out.append(
-                RecordedRequest(
-                    t=float(d["t"]),
-                    url=str(d["url"]),
-                    batch=int(d.get("batch", 0)),
-                    attempt_number=int(d.get("attemptNumber", 0)),
-                    headers=dict(d["headers"]),
-                    body=base64.b64decode(d["body"], validate=True),
-                )
-            )
-        except (
-            orjson.JSONDecodeError,
-            KeyError,
-            TypeError,
-            ValueError,
-            binascii.Error,
-        ):
-            raise UsageError(f"{path}:{number}: not a hubsim recording line") from None
+            out.append(_line(raw))
+        except (orjson.JSONDecodeError, UnicodeDecodeError):
+            raise UsageError(
+                f"{path}:{number}: not a hubsim recording line (not JSON)"
+            ) from None
+        except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+            reason = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            raise UsageError(
+                f"{path}:{number}: not a hubsim recording line ({reason})"
+            ) from None
+        if len(out) > MAX_REQUESTS:
+            raise UsageError(f"{path}: more than {MAX_REQUESTS:,} requests")
+    if not out:
+        raise UsageError(f"{path}: the recording holds no requests")
     return out
+
+
+def _line(raw: bytes) -> RecordedRequest:
+    d = orjson.loads(raw)
+    if not isinstance(d, dict):
+        raise TypeError("a line must be a JSON object")
+    t = d["t"]
+    if isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t <= MAX_T:
+        raise ValueError(f"t must be 0 to {MAX_T:,.0f} seconds")
+    headers = d["headers"]
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v.isascii() and "\n" not in v
+        for k, v in headers.items()
+    ):
+        raise ValueError("headers must be an object of ASCII text values")
+    number = d.get("attemptNumber", 0)
+    if type(number) is not int or not 0 <= number <= 1000:
+        raise ValueError("attemptNumber must be 0 to 1000")
+    batch = d.get("batch", 0)
+    if type(batch) is not int or batch < 0:
+        raise ValueError("batch must be a non-negative integer")
+    if "body_base64" in d:
+        body = base64.b64decode(d["body_base64"], validate=True)
+    elif d.get("encoding") == "utf-8":
+        if not isinstance(d["body"], str):
+            raise ValueError("body must be text")
+        body = d["body"].encode("utf-8")
+    else:  # written before bodies were kept as text
+        body = base64.b64decode(d["body"], validate=True)
+    return RecordedRequest(float(t), str(d["url"]), batch, number, headers, body)
 
 
 def select(
@@ -161,13 +208,18 @@ def replay_batch(request: RecordedRequest, seq: int) -> Batch:
     except orjson.JSONDecodeError:
         events = None
     ids: tuple[int, ...]
-    if isinstance(events, list):
-        ids = tuple(int(e.get("eventId", 0)) for e in events)
-        times = tuple(int(e.get("occurredAt", 0)) for e in events)
+    if isinstance(events, list) and events and all(isinstance(e, dict) for e in events):
+        ids = tuple(_int(e.get("eventId")) for e in events)
+        times = tuple(_int(e.get("occurredAt")) for e in events)
         meta = tuple((str(e.get("subscriptionType", "")), "") for e in events)
     else:
         ids, times, meta = (seq,), (0,), (("workflow", ""),)
     return Batch(seq, 0, 0, request.body, ids, times, meta)
+
+
+def _int(value: object) -> int:
+    """An id or a time from an edited body: 0 when it is not an integer."""
+    return value if type(value) is int else 0
 
 
 class RecordedHeaders:

@@ -451,6 +451,22 @@ async def _execute(
 # ---------------------------------------------------------------------------
 # Scenarios
 # ---------------------------------------------------------------------------
+def check_scenario(scenario: Scenario) -> None:
+    """
+    Build what every app of ``scenario`` would send, sending nothing, so that
+    a scenario `hubsim validate` accepts is one `hubsim run` starts
+    (SimulatorError otherwise: e.g. types that make no events).
+    """
+    for i in range(len(scenario.apps)):
+        options = scenario.options_for(
+            i, "http://127.0.0.1:1/check", ClientSecret("check")
+        )
+        if options.workflow:
+            WorkflowSource(options.source)
+        else:
+            EventSource(options.source)
+
+
 @dataclass(frozen=True, slots=True)
 class ScenarioRun:
     """A scenario's runs (one per app), where they went, and their results."""

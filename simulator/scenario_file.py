@@ -35,6 +35,7 @@ from .settings import (
     MAX_DURATION_S,
     MAX_EVENTS,
     MAX_RATE,
+    SECRET_LIKE,
     SendSettings,
     Setting,
     check,
@@ -54,10 +55,12 @@ def load_scenario(
     overrides: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     text: str | None = None,
+    secrets: Sequence[str] = (),
 ) -> Scenario:
     """
     Read (or take ``text``), override (``key.path=value``), validate.
-    ScenarioError lists every problem.
+    ScenarioError lists every problem; none shows a secret, the file's own or
+    one in ``secrets``.
     """
     where = str(path)
     if text is None:
@@ -66,6 +69,8 @@ def load_scenario(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"{where}: not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ScenarioError([f"{where}: not valid TOML: nested too deeply"]) from None
     lines = _key_lines(text)
     problems: list[str] = []
     for item in overrides:
@@ -73,6 +78,9 @@ def load_scenario(
     checker = _Checker(where, lines, problems, os.environ if env is None else env)
     scenario = checker.scenario(data) if not problems else None
     if problems:
+        hidden = [s for s in (*checker.secrets, *secrets) if len(s.strip()) >= 8]
+        for secret in hidden:
+            problems[:] = [p.replace(secret, "***") for p in problems]
         raise ScenarioError(problems)
     assert scenario is not None
     return scenario
@@ -200,6 +208,8 @@ _TYPE_NAMES: Final[dict[type, str]] = {
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, str) and SECRET_LIKE.search(value):
+        return "a value like a client secret (not shown)"
     if isinstance(value, str):
         return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
     if isinstance(value, bool):
@@ -237,9 +247,6 @@ class _Checker:
                 break
             parent = shorter
             line = self.lines.get(parent)
-        for secret in self.secrets:
-            if secret:
-                message = message.replace(secret, "***")
         where = f"{self.file}:{line}" if line else self.file
         self.problems.append(f"{where}: {key}: {message}")
 
@@ -352,6 +359,10 @@ class _Checker:
                         where, f'{key} is a generic type: needs format = "generic"'
                     )
         target = g(data, "target", "", str, _url)
+        if target and any(p.receiver_down for p in phases):
+            self.fail(
+                "target", "receiver_down phases need the built-in receiver: no target"
+            )
         return Scenario(
             name=name,
             source=self.file,
@@ -500,7 +511,8 @@ class _Checker:
             self.fail(where, "a burst needs both burst_events and burst_every_s")
         if phase.burst_events is not None and phase.rate is not None:
             self.fail(where, "give a rate or a burst, not both")
-        if phase.duration_s is not None and phase.kind == "unpaced":
+        paced = any(k in table for k in ("rate", "burst_events", "burst_every_s"))
+        if phase.duration_s is not None and not paced:
             self.fail(where, "a phase measured in seconds needs a rate or a burst")
         elif phase.events is not None or phase.duration_s is not None:
             try:

@@ -17,6 +17,7 @@ The same :func:`setting` declares the built-in receiver's faults
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -33,6 +34,10 @@ from .target import Target
 T = TypeVar("T")
 Kind = Literal["int", "float", "bool", "str", "choice", "list", "codes", "url"]
 
+#: A HubSpot client secret is a UUID: a value like one is never echoed.
+SECRET_LIKE: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 #: 1 January 3000 in epoch ms: later start times are typos.
 MAX_EPOCH_MS: Final = 32_503_680_000_000
 MAX_EVENTS: Final = 1_000_000_000
@@ -70,10 +75,10 @@ class Setting:
         """``1 to 1,000`` (for help texts and docs)."""
         if self.low is None or self.high is None:
             return ""
-        return f"{_number(self.low)} to {_number(self.high)}"
+        return f"{number_text(self.low)} to {number_text(self.high)}"
 
 
-def _number(x: float) -> str:
+def number_text(x: float) -> str:
     if float(x).is_integer() and abs(x) < 1e20:
         return f"{int(x):,}"
     return f"{x:g}"
@@ -105,6 +110,8 @@ def declared(cls: type) -> Iterator[tuple[str, Setting, Any]]:
 
 
 def _show(value: object) -> str:
+    if isinstance(value, str) and SECRET_LIKE.search(value):
+        return "a value like a client secret (not shown)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -202,7 +209,7 @@ def parse_text(s: Setting, text: str) -> object:
 
 def _in_range(s: Setting, value: float) -> str | None:
     if (s.low is not None and value < s.low) or (s.high is not None and value > s.high):
-        return f"must be {s.range_text()}, not {_number(value)}"
+        return f"must be {s.range_text()}, not {number_text(value)}"
     return None
 
 
@@ -359,7 +366,7 @@ class SendSettings:
     time_scale: float = setting(
         1.0, "--time-scale", "time_scale", "float",
         "Divide retry delays by this (1440 runs 24 h in a minute).",
-        low=0.001, high=10_000_000,
+        low=1, high=10_000_000,
     )  # fmt: skip
     public_url: str | None = setting(
         None, "--public-url", "public_url", "url",
@@ -370,7 +377,7 @@ class SendSettings:
         None, "--distinct", "distinct", "int",
         "Render N different events, then re-send them with fresh eventIds and "
         "occurredAt (fast, for load tests; default: every event different).",
-        low=1, high=10_000_000, metavar="N",
+        low=1, high=1_000_000, metavar="N",
     )  # fmt: skip
     escape_unicode: bool = setting(
         False, "--escape-unicode", "escape_unicode", "bool",

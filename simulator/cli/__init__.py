@@ -15,6 +15,8 @@ scenarios), ``bench``, ``receive`` (receive, demo), ``replay``, ``contract``,
 from __future__ import annotations
 
 import functools
+import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
@@ -27,7 +29,7 @@ from .. import __version__, outputs, report
 from ..errors import SimulatorError
 from ..outputs import Outputs
 from ..result import ExitCode, RunResult, verdict
-from ..settings import Setting, build, declared, parse_text
+from ..settings import Setting, build, declared, number_text, parse_text
 from ..signing import ClientSecret
 from ..thresholds import Check, Threshold, parse_rules
 
@@ -54,9 +56,46 @@ def err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+#: Secrets this process was given (--secret or the environment), remembered
+#: as the flag is parsed so every error message can hide them.
+_GIVEN: list[str] = []
+
+
+def given_secrets() -> list[str]:
+    """The secrets this invocation was given (--secret, -s, the environment)."""
+    found = [os.environ.get(SECRET_ENV, ""), *_GIVEN]
+    argv = sys.argv[1:]
+    for i, arg in enumerate(argv):
+        if arg in ("--secret", "-s") and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--secret="):
+            found.append(arg.partition("=")[2])
+    # A short value would garble messages; a real client secret is a UUID.
+    return [s for s in found if len(s.strip()) >= 8]
+
+
+def _remember_secret(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    if value:
+        _GIVEN.append(value)
+    return value
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret this invocation was given as ***."""
+    for value in given_secrets():
+        text = text.replace(value, "***").replace(value.strip(), "***")
+    return text
+
+
 def fail(message: str, code: ExitCode = ExitCode.BAD_INPUT) -> NoReturn:
-    """Print one red line (the message as plain text: no markup) and exit."""
-    line = Text("error: ", style="bold red") + Text(message.replace("\n", " "))
+    """
+    Print one red line (plain text: no markup, no emoji codes; secrets
+    redacted) and exit.
+    """
+    message = redact(message.replace("\n", " "))
+    line = Text("error: ", style="bold red") + Text(message)
     err_console().print(line)
     sys.exit(code)
 
@@ -206,12 +245,47 @@ def _option(attr: str, s: Setting, default: object) -> Callable[[F], F]:
     )
 
 
+class Number(click.ParamType[float]):
+    """
+    A number within ``low`` to ``high``: click's FloatRange lets nan and inf
+    through (every comparison with nan is false), this does not.
+    """
+
+    def __init__(self, low: float, high: float, integer: bool = False) -> None:
+        self.low, self.high, self.integer = low, high, integer
+        self.name = "integer" if integer else "number"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float | int:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number: float | int = value
+        else:
+            try:
+                number = int(value) if self.integer else float(value)
+            except (TypeError, ValueError):
+                self.fail(
+                    f"{value!r} is not {'an integer' if self.integer else 'a number'}",
+                    param,
+                    ctx,
+                )
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            span = f"{number_text(self.low)} to {number_text(self.high)}"
+            self.fail(f"must be {span}, not {value}", param, ctx)
+        return number
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return "INTEGER" if self.integer else "NUMBER"
+
+
 secret_option = click.option(
     "--secret",
     "-s",
     envvar=SECRET_ENV,
     show_envvar=True,
     metavar="SECRET",
+    is_eager=True,
+    callback=_remember_secret,
     help="Your app's client secret (signs requests; never printed).",
 )
 allow_remote_option = click.option(

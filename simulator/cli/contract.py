@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..result import ExitCode
 from ..target import Target
 from . import (
+    Number,
     allow_remote_option,
     cli,
     client_secret,
@@ -39,7 +40,7 @@ from . import (
     "--timeout",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(0.01, 600),
+    type=Number(0.01, 600),
     help="Seconds to wait for each answer (0.01-600).",
 )
 @click.option(
@@ -97,6 +98,8 @@ def contract_command(
         only=csv(only),
         skip=csv(skip),
     )
+    if not options.chosen():
+        raise UsageError("--only/--skip leave no check to run")
     results = contract.check(options)
     out.print(tables.contract_results(results))
     if junit_path:

@@ -10,7 +10,15 @@ from ..faults import Faults
 from ..receiver import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_BODY, MAX_BODY_LIMIT
 from ..result import ExitCode
 from ..scenario import load_scenario
-from . import cli, client_secret, console, fail, secret_option, settings_options
+from . import (
+    Number,
+    cli,
+    client_secret,
+    console,
+    fail,
+    secret_option,
+    settings_options,
+)
 
 
 @cli.command()
@@ -43,7 +51,7 @@ from . import cli, client_secret, console, fail, secret_option, settings_options
     "--idle-timeout",
     default=DEFAULT_IDLE_TIMEOUT_S,
     show_default=True,
-    type=click.FloatRange(0.1, 3600),
+    type=Number(0.1, 3600),
     metavar="SECONDS",
     help="Close connections idle, or with unfinished headers, this long (0.1-3600).",
 )

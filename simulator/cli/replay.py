@@ -6,9 +6,11 @@ import click
 
 from .. import dashboard, recording, run, tables
 from ..delivery import DeliveryOptions
+from ..errors import UsageError
 from ..outputs import Outputs
 from ..signing import SigningOptions
 from . import (
+    Number,
     allow_remote_option,
     cli,
     client_secret,
@@ -29,7 +31,7 @@ from . import (
     "--speed",
     default=1.0,
     show_default=True,
-    type=click.FloatRange(0.001, 1_000_000),
+    type=Number(0.001, 1_000_000),
     help="Replay this many times faster (0.001-1,000,000).",
 )
 @click.option(
@@ -89,6 +91,10 @@ def replay_command(
     requests = recording.select(
         recording.read_recording(recording_path), csv(types), limit
     )
+    if not requests:
+        raise UsageError(
+            f"--types {','.join(csv(types))}: no recorded request has these"
+        )
     out = console()
     if dry_run:
         out.print(tables.dry_run(requests, speed))

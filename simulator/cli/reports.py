@@ -10,7 +10,7 @@ from rich.text import Text
 from .. import outputs, report, saved
 from ..result import ExitCode
 from ..stats import Stats, compare
-from . import cli, console
+from . import Number, cli, console
 
 
 @cli.command("report")
@@ -55,7 +55,7 @@ def report_command(
     "--tolerance",
     default=0.10,
     show_default=True,
-    type=click.FloatRange(0, 10),
+    type=Number(0, 10),
     help="Allowed relative worsening (0-10; 0.1 = 10 %) before a metric regressed.",
 )
 def compare_command(base_path: str, new_path: str, tolerance: float) -> None:

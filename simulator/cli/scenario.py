@@ -8,9 +8,12 @@ import click
 from rich.text import Text
 
 from .. import dashboard, report, run, tables
+from ..errors import SimulatorError
 from ..outputs import Outputs
 from ..result import ExitCode
 from ..scenario import ScenarioError, load_scenario
+from ..shipped import resolve
+from ..target import Target
 from ..thresholds import evaluate
 from . import (
     allow_remote_option,
@@ -18,6 +21,7 @@ from . import (
     console,
     err_console,
     finish,
+    given_secrets,
     output_options,
     quiet_option,
     secret_option,
@@ -65,8 +69,12 @@ def run_command(
       hubsim run my.toml --set phases[1].rate=800 --set seed=3 --junit run.xml
       hubsim run my.toml --threshold 'p99_ms < 500' --report run.json
     """
-    scenario = load_scenario(scenario_path, overrides)
+    where, text = resolve(scenario_path)
+    scenario = load_scenario(where, overrides, text=text, secrets=given_secrets())
     rules = (*scenario.thresholds, *threshold_rules(thresholds))
+    if target or scenario.target:
+        Target.parse(target or scenario.target or "").check_allowed(allow_remote)
+    run.check_scenario(scenario)
     out = console()
     if target or scenario.target:
         out.print(Text(f"{scenario.name} → {target or scenario.target}", style="bold"))
@@ -100,11 +108,17 @@ def validate(paths: tuple[str, ...]) -> None:
     failed = False
     for path in paths:
         try:
-            scenario = load_scenario(path)
+            where, text = resolve(path)
+            scenario = load_scenario(where, text=text, secrets=given_secrets())
+            run.check_scenario(scenario)
         except ScenarioError as exc:
             failed = True
             for problem in sorted(exc.problems, key=_line_of):
                 err.print(Text("error: ", style="bold red") + Text(problem))
+            continue
+        except SimulatorError as exc:
+            failed = True
+            err.print(Text("error: ", style="bold red") + Text(f"{path}: {exc}"))
             continue
         out.print(
             f"ok  {path}: {scenario.name}, {_count(len(scenario.phases), 'phase')}, "
