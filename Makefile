@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint fmt demo bench clean
+.PHONY: help install test lint fmt demo bench dist dist-check clean
 
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,5 +36,11 @@ demo: $(STAMP) ## start the built-in receiver and send 5,000 realistic events to
 bench: $(STAMP) ## hubsim's own speed, as ratios against baselines measured in the same run
 	$(BIN)/python -m benchmarks.bench_throughput
 
-clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+dist: $(STAMP) ## build the sdist and the wheel into dist/
+	$(BIN)/python -m build --sdist --wheel --outdir dist .
+
+dist-check: $(STAMP) ## build, install the wheel in a fresh venv, use it from elsewhere
+	PY=$(PY) bash .ci/dist-check
+
+clean: ## remove the virtualenv, caches and dist/
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

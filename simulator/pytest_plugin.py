@@ -2,7 +2,8 @@
 hubsim as a pytest plugin: HubSpot-exact webhook requests inside your tests.
 
 Define ``hubspot_target`` (a URL, an aiohttp ``web.Application`` or an ASGI
-app) and, to match your receiver, ``hubspot_secret``; then::
+app), ``hubspot_secret`` (what your receiver verifies with) and, for an app,
+``hubspot_path``; then::
 
     async def test_contact_creation(hubspot_sender):
         [answer] = await hubspot_sender.send(types=["contact.creation"], count=5)
@@ -14,16 +15,18 @@ app) and, to match your receiver, ``hubspot_secret``; then::
         assert result.passed, result.message
 
 Apps are served on 127.0.0.1 for the test and stopped after it. The fixtures
-are async, so pytest-asyncio must be installed (``pip install 'hubsim[pytest]'``).
+are async, so pytest-asyncio must be installed (the ``hubsim[pytest]`` extra);
+``async def`` tests that use them are marked for it automatically, so its
+default strict mode needs no marker and no configuration.
 """
 
 from __future__ import annotations
 
+import inspect
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from aiohttp import web
@@ -188,35 +191,75 @@ def asgi_app(app: Callable[..., Awaitable[None]]) -> web.Application:
     return wrapper
 
 
+#: The fixtures that make a test async; such tests are marked for
+#: pytest-asyncio automatically, so strict mode (its default) needs no marker.
+ASYNC_FIXTURES: Final = frozenset({"hubspot_url", "hubspot_sender", "hubspot_contract"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makeitem(collector: Any, name: str, obj: object) -> None:
+    """Mark ``async def`` tests that use hubsim's async fixtures as asyncio tests."""
+    if not (HAVE_ASYNCIO and inspect.iscoroutinefunction(obj)):
+        return
+    try:
+        params = set(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return
+    marked = any(m.name == "asyncio" for m in getattr(obj, "pytestmark", []))
+    if params & ASYNC_FIXTURES and not marked:
+        pytest.mark.asyncio(obj)
+
+
 @pytest.fixture
 def hubspot_secret() -> str:
-    """The client secret requests are signed with; override to match your app."""
-    return str(uuid.uuid4())
+    """
+    The client secret your receiver verifies with. Define it in your
+    conftest.py: without it every request would be signed with a secret your
+    receiver does not know, and fail for a reason that has nothing to do with
+    your code.
+    """
+    pytest.fail(
+        "hubsim: define a `hubspot_secret` fixture returning the client secret "
+        "your receiver verifies requests with",
+        pytrace=False,
+    )
 
 
 @pytest.fixture
 def hubspot_target() -> Any:
     """What to send to: override with a URL, an aiohttp app or an ASGI app."""
-    raise pytest.UsageError(
+    pytest.fail(
         "hubsim: define a `hubspot_target` fixture returning your receiver's URL, "
-        "aiohttp web.Application or ASGI app"
+        "aiohttp web.Application or ASGI app",
+        pytrace=False,
     )
 
 
 @pytest.fixture
 def hubspot_path() -> str:
-    """The path your webhook handler listens on, for app targets."""
-    return "/webhooks/hubspot"
+    """
+    The path your webhook handler listens on, when ``hubspot_target`` is an
+    app (a URL already has its path).
+    """
+    pytest.fail(
+        "hubsim: your hubspot_target is an app; define a `hubspot_path` fixture "
+        "returning the path its webhook handler listens on, e.g. "
+        "'/webhooks/hubspot'",
+        pytrace=False,
+    )
 
 
 if HAVE_ASYNCIO:
 
     @pytest_asyncio.fixture
-    async def hubspot_url(hubspot_target: Any, hubspot_path: str) -> AsyncIterator[str]:
+    async def hubspot_url(
+        request: pytest.FixtureRequest, hubspot_target: Any
+    ) -> AsyncIterator[str]:
         """The URL under test: the target itself, or the app served on loopback."""
         if isinstance(hubspot_target, str):
             yield hubspot_target
             return
+        hubspot_path: str = request.getfixturevalue("hubspot_path")
         app = hubspot_target
         if not isinstance(app, web.Application):
             app = asgi_app(app)

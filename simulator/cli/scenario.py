@@ -7,12 +7,11 @@ import sys
 import click
 from rich.text import Text
 
-from .. import dashboard, report, run, tables
-from ..errors import SimulatorError
+from .. import dashboard, report, run, shipped, tables
+from ..errors import SimulatorError, UsageError
 from ..outputs import Outputs
 from ..result import ExitCode
 from ..scenario import ScenarioError, load_scenario
-from ..shipped import resolve
 from ..target import Target
 from ..thresholds import evaluate
 from . import (
@@ -69,7 +68,7 @@ def run_command(
       hubsim run my.toml --set phases[1].rate=800 --set seed=3 --junit run.xml
       hubsim run my.toml --threshold 'p99_ms < 500' --report run.json
     """
-    where, text = resolve(scenario_path)
+    where, text = shipped.resolve(scenario_path)
     scenario = load_scenario(where, overrides, text=text, secrets=given_secrets())
     rules = (*scenario.thresholds, *threshold_rules(thresholds))
     if target or scenario.target:
@@ -108,7 +107,7 @@ def validate(paths: tuple[str, ...]) -> None:
     failed = False
     for path in paths:
         try:
-            where, text = resolve(path)
+            where, text = shipped.resolve(path)
             scenario = load_scenario(where, text=text, secrets=given_secrets())
             run.check_scenario(scenario)
         except ScenarioError as exc:
@@ -138,3 +137,44 @@ def _line_of(problem: str) -> tuple[str, int]:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+@cli.group("scenarios", invoke_without_command=True)
+@click.pass_context
+def scenarios_command(ctx: click.Context) -> None:
+    """
+    List the scenarios that ship with hubsim, each with its one-line
+    description; `hubsim run NAME` runs one from any directory.
+
+    \b
+    Examples:
+      hubsim scenarios
+      hubsim scenarios show deal-pipeline > my.toml
+      hubsim run deal-pipeline --target http://127.0.0.1:3000/hook
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    out = console()
+    found = shipped.shipped()
+    if not found:
+        raise UsageError("no shipped scenarios are installed with this hubsim")
+    width = max(len(s.name) for s in found)
+    for s in found:
+        out.print(Text(f"{s.name:<{width}}  ", style="bold") + Text(s.description))
+
+
+@scenarios_command.command("show")
+@click.argument("name")
+def scenarios_show(name: str) -> None:
+    """
+    Print a shipped scenario's TOML, to copy and edit.
+
+    \b
+    Example:
+      hubsim scenarios show quickstart > my-scenario.toml
+    """
+    found = shipped.find(name)
+    if found is None:
+        names = ", ".join(s.name for s in shipped.shipped())
+        raise UsageError(f"{name}: not a shipped scenario (shipped: {names})")
+    click.echo(found.text, nl=False)

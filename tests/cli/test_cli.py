@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -533,3 +534,35 @@ class TestSendOutputs:
         assert ExitCode.BAD_INPUT == result.exit_code
         assert 1 == len(_lines(result.output))
         assert "did you mean 'p99_ms'" in result.output
+
+
+class TestShippedScenarios:
+    SHIPPED = sorted(
+        p.stem for p in (Path(__file__).parents[2] / "scenarios").glob("*.toml")
+    )
+
+    def test_list_names_every_scenario_with_its_description(self, runner):
+        """`hubsim scenarios` lists each shipped scenario and its one line."""
+
+        result = runner.invoke(cli, ["scenarios"])
+        assert ExitCode.OK == result.exit_code, result.output
+        names = [line.split()[0] for line in result.output.splitlines()]
+        assert self.SHIPPED == names
+        assert all(len(line.split(None, 1)) == 2 for line in result.output.splitlines())
+
+    def test_show_prints_the_file(self, runner):
+        """`hubsim scenarios show NAME` prints the TOML exactly, to copy."""
+
+        result = runner.invoke(cli, ["scenarios", "show", "deal-pipeline"])
+        path = Path(__file__).parents[2] / "scenarios" / "deal-pipeline.toml"
+        assert ExitCode.OK == result.exit_code
+        assert path.read_text() == result.output
+
+    def test_run_and_validate_by_name(self, runner, tmp_path, monkeypatch):
+        """A shipped scenario runs and validates by name, from any directory."""
+
+        monkeypatch.chdir(tmp_path)
+        result = runner.invoke(cli, ["validate", "quickstart", "gdpr-privacy-deletion"])
+        assert ExitCode.OK == result.exit_code, result.output
+        result = runner.invoke(cli, ["run", "merges-and-restores", "-q"])
+        assert ExitCode.OK == result.exit_code, result.output

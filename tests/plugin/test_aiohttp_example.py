@@ -16,6 +16,12 @@ def hubspot_secret() -> str:
 
 
 @pytest.fixture
+def hubspot_path() -> str:
+    """Where the receiver's webhook handler listens."""
+    return "/webhooks/hubspot"
+
+
+@pytest.fixture
 def hubspot_target():
     """The receiver under test, served by the plugin on 127.0.0.1."""
     return aiohttp_receiver()

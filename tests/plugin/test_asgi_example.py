@@ -16,6 +16,12 @@ def hubspot_secret() -> str:
 
 
 @pytest.fixture
+def hubspot_path() -> str:
+    """Where the receiver's webhook handler listens."""
+    return "/webhooks/hubspot"
+
+
+@pytest.fixture
 def hubspot_target():
     """An ASGI app: the plugin serves it on 127.0.0.1 through an adapter."""
     return starlette_receiver()
