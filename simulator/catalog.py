@@ -23,6 +23,12 @@ USER_AGENT: Final = (
     "(namespace: webhooks-nio-http-client) - WebhooksExecutorDaemon-executor"
 )
 TIMEOUT_MILLIS_HEADER: Final = "10000"
+#: The workflow engine's sender: seen on "Send a webhook" requests (app-calls
+#: §2, W3); custom action requests are assumed to come from the same service,
+#: since no capture of theirs shows a User-Agent (app-calls §6).
+AUTOMATION_USER_AGENT: Final = (
+    "HubSpot Connect 2.0 / AutomationActionsExecutionService-web"
+)
 MAX_BATCH_SIZE: Final = 100
 
 # ---------------------------------------------------------------------------

@@ -59,6 +59,9 @@ class DeliveryOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     time_scale: float = 1.0
     seed: int | None = None
+    #: Keep each answer's body in its Attempt (custom actions read their
+    #: outputFields from it); webhook runs drop it unread.
+    keep_response: bool = False
 
     def __post_init__(self) -> None:
         if self.max_in_flight < 1:
@@ -89,6 +92,8 @@ class Attempt:
     error: str | None
     bytes_out: int
     final: bool
+    #: The answer's body, when the engine keeps them (keep_response).
+    response: bytes = b""
 
     @property
     def ok(self) -> bool:
@@ -149,8 +154,10 @@ class DeliveryEngine:
         options: DeliveryOptions = DeliveryOptions(),
         clock: Clock | None = None,
         on_request: RequestHook | None = None,
+        method: str = "POST",
     ) -> None:
         self.target = url if isinstance(url, Target) else Target.parse(url)
+        self._method = method.upper()
         self.url = self.target.url
         self._wire = self.target.wire
         self.signer = signer
@@ -420,7 +427,13 @@ class DeliveryEngine:
         if self.on_request is not None:
             self.on_request(self.url, batch, number, body, headers)
         answer = await transport.send(
-            session, self._wire, body, headers, now=clock.monotonic
+            session,
+            self._wire,
+            body,
+            headers,
+            self._method,
+            keep_body=self.options.keep_response,
+            now=clock.monotonic,
         )
         status = answer.status
         policy = self.options.retry
@@ -434,6 +447,6 @@ class DeliveryEngine:
         )
         attempt = Attempt(
             batch, number, started, answer.latency_s, status, answer.error,
-            len(body), final,
+            len(body), final, answer.body,
         )  # fmt: skip
         return attempt, retry_after

@@ -186,6 +186,11 @@ class LedgerFile:
         )
         self._file.flush()
 
+    def line(self, doc: Mapping[str, Any]) -> None:
+        """Write one line of another kind (an action execution's outcome)."""
+        self._file.write(orjson.dumps(doc) + b"\n")
+        self._file.flush()
+
     def settle(self, record: BatchRecord) -> None:
         """Write the final line of every event in a settled batch."""
         outcome = record.outcome.value

@@ -42,6 +42,9 @@ class RunResult:
     target_url: str
     #: Every counter and histogram, for saved reports (schema_version 2).
     stats: Stats
+    #: What was generated and delivered: events, workflow records or
+    #: custom action executions (for messages).
+    unit: str = "event"
 
     @property
     def all_delivered(self) -> bool:
@@ -130,8 +133,8 @@ def verdict(
     decides = delivery_counts and not checks
     if decides and not result.all_delivered:
         reasons.append(
-            f"{ledger.generated - ledger.delivered:,} of {ledger.generated:,} events "
-            f"not delivered ({undelivered(result)})"
+            f"{ledger.generated - ledger.delivered:,} of {ledger.generated:,} "
+            f"{result.unit}s not delivered ({undelivered(result)})"
         )
     if result.interrupted:
         return Verdict(ExitCode.INTERRUPTED, ("interrupted", *reasons), decides)

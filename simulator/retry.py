@@ -143,11 +143,28 @@ PROFILES: Final[dict[str, Profile]] = {
         ("v2",),
         batched=False,
     ),
+    # Custom workflow actions (app-calls §1.3): 4xx final but 429 (Retry-After),
+    # 5xx retried with backoff for up to 3 days: the workflow engine's schedule.
+    "action": Profile(
+        "action",
+        RetryPolicy(
+            schedule="workflow",
+            max_attempts=_workflow_attempts(),
+            retry_4xx=False,
+            honour_retry_after=True,
+        ),
+        30.0,
+        3.0,
+        ("v2", "v3"),
+        batched=False,
+    ),
     "none": Profile(
         "none", RetryPolicy(schedule="none", max_attempts=1), 5.0, None, ("v1", "v3")
     ),
 }
 DEFAULT_PROFILE: Final = "webhooks"
+#: The profiles `send` and scenarios choose from (actions have their own command).
+SEND_PROFILES: Final = ("webhooks", "webhooks-legacy", "workflow", "none")
 
 
 def profile(name: str) -> Profile:

@@ -351,7 +351,7 @@ class SendSettings:
         "no retry on 400/401/403/404/405, 429 honours Retry-After; workflow: one "
         "CRM record per request, v2-signed, 4xx final but 429, retries from 1 min "
         "doubling to 8 h for 72 h; none: one attempt.",
-        choices=tuple(retry.PROFILES),
+        choices=retry.SEND_PROFILES,
     )  # fmt: skip
     max_attempts: int | None = setting(
         None, "--max-attempts", "max_attempts", "int",
@@ -457,7 +457,10 @@ class SendSettings:
             signing=SigningOptions(
                 versions=prof.signature_versions,
                 public_url=self.public_url,
-                workflow_headers=workflow,
+                sender="automation" if workflow else "webhooks",
+                timeout_millis=round(self.delivery().timeout_s * 1000)
+                if workflow
+                else None,
             ),
             allow_remote=allow_remote,
             preflight=self.preflight,

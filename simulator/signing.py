@@ -179,16 +179,24 @@ def verify_v3(
 @dataclass(frozen=True, slots=True)
 class SigningOptions:
     """
-    How requests are signed: which versions, and which URL they claim.
+    How requests are signed: which versions (none: unsigned), and which URL
+    they claim, and which of HubSpot's senders sends them.
 
     ``public_url`` signs as if HubSpot had called that URL (a receiver behind a
     tunnel or TLS-terminating proxy); the request still goes to the target.
+    ``sender`` is ``webhooks`` (the Webhooks API daemon, spec §1.2) or
+    ``automation`` (workflow webhooks and custom actions: their own
+    User-Agent, a correlation id per request, the origin hublet; app-calls
+    §1.2, §2). ``api_key`` is an (name, value) header for a workflow webhook's
+    "API key" authentication.
     """
 
     versions: tuple[SignatureVersion, ...] = ("v1", "v3")
     method: str = "POST"
     public_url: str | None = None
-    workflow_headers: bool = False
+    sender: Literal["webhooks", "automation"] = "webhooks"
+    timeout_millis: int | None = None
+    api_key: tuple[str, ClientSecret] | None = None
 
 
 class Signer:
@@ -221,23 +229,33 @@ class Signer:
         self._v3 = hmac.new(
             key, method + decode_v3_uri(self.signed_url).encode(), hashlib.sha256
         )
+        automation = options.sender == "automation"
+        timeout = options.timeout_millis
         base: dict[str, str] = {
             "Content-Type": "application/json",
-            "Accept": "*/*",
-            "User-Agent": catalog.USER_AGENT,
-            H_TIMEOUT: catalog.TIMEOUT_MILLIS_HEADER,
-            "X-Trace": "",
+            "Accept": "application/json" if automation else "*/*",
+            "User-Agent": catalog.AUTOMATION_USER_AGENT
+            if automation
+            else catalog.USER_AGENT,
+            H_TIMEOUT: str(timeout) if timeout else catalog.TIMEOUT_MILLIS_HEADER,
         }
+        if not automation:
+            base["X-Trace"] = ""
+        if options.method.upper() == "GET":
+            del base["Content-Type"]  # a GET carries no body (app-calls §2)
         if "v1" in self.versions:
             base[H_VERSION] = "v1"
         elif "v2" in self.versions:
             base[H_VERSION] = "v2"
         # v2-only senders (workflows) are not documented to send a timestamp.
         self._timestamped = "v3" in self.versions
-        if options.workflow_headers:
-            # Seen on workflow requests (§6.2); the correlation id is per request.
+        if automation:
+            # Seen on automation requests (§6.2); the correlation id is per request.
             base["X-HubSpot-Origin-Hublet"] = "na1"
-        self._workflow = options.workflow_headers
+        if options.api_key is not None:
+            name, value = options.api_key
+            base[name] = value.reveal()
+        self._workflow = automation
         if options.public_url:
             public = Target.parse(options.public_url, "--public-url")
             base["Host"] = public.netloc

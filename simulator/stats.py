@@ -307,11 +307,14 @@ class Stats:
             self.intended_latency.add(max(0.0, end - batch.due))
         if attempt.ok:
             self.ok_requests += 1
-            # occurredAt to acknowledgement: the lag a HubSpot user feels.
-            age = end - min(batch.occurred_at) / 1000
-            self.event_age.add(max(0.0, age))
-            if age > self.max_event_age_s:
-                self.max_event_age_s = age
+            # occurredAt to acknowledgement: the lag a HubSpot user feels
+            # (custom action executions carry no occurredAt: 0).
+            oldest = min(batch.occurred_at)
+            if oldest > 0:
+                age = end - oldest / 1000
+                self.event_age.add(max(0.0, age))
+                if age > self.max_event_age_s:
+                    self.max_event_age_s = age
         else:
             second.errors += 1
             app.errors += 1

@@ -25,13 +25,25 @@ from .clock import Clock
 from .ledger import Ledger
 from .pacing import Planned, phase_duration, plan
 from .scenario import Phase
-from .source import EventSource
 from .wire import RenderedBlock
-from .workflow import WorkflowSource
 
 #: Awaited when a scenario phase begins: (index, phase).
 PhaseHook = Callable[[int, Phase], Awaitable[None]]
-Source = EventSource | WorkflowSource
+
+
+class Source(Protocol):
+    """What a stream renders from: an event, workflow or execution source."""
+
+    @property
+    def app_id(self) -> int: ...
+
+    def render(self, count: int) -> RenderedBlock:
+        """The next block of up to ``count`` items for one portal."""
+        ...
+
+    def set_time(self, now_ms: int) -> None:
+        """Items rendered from now on occurred just before ``now_ms``."""
+        ...
 
 
 class RunState(Protocol):
@@ -39,10 +51,12 @@ class RunState(Protocol):
 
     clock: Clock
     ledger: Ledger
-    source: Source
     current_phase: int
-    on_phase: PhaseHook | None
 
+    @property
+    def source(self) -> Source: ...
+    @property
+    def on_phase(self) -> PhaseHook | None: ...
     @property
     def stopped(self) -> bool: ...
 

@@ -160,3 +160,48 @@ def key_values(rows: Mapping[str, str]) -> RenderableType:
     for k, v in rows.items():
         table.add_row(Text(k), Text(v))
     return table
+
+
+def executions(section: Mapping[str, object]) -> RenderableType:
+    """Custom action executions by outcome, completion delays, callbacks."""
+    outcomes = section["outcomes"]
+    delay = section["completion_delay_ms"]
+    callbacks = section["callbacks"]
+    assert isinstance(outcomes, dict)
+    assert isinstance(delay, dict)
+    assert isinstance(callbacks, dict)
+    table = Table(title="Executions", show_header=False, box=None, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for name, n in outcomes.items():
+        table.add_row(name.replace("_", " "), f"{n:,}")
+    if outcomes.get("completed"):
+        table.add_row(
+            "completion delay",
+            f"p50 {delay['p50']:,.1f} ms  p99 {delay['p99']:,.1f} ms  "
+            f"max {delay['max']:,.1f} ms",
+        )
+    if callbacks:
+        table.add_row(
+            "callbacks", ", ".join(f"{k}: {v:,}" for k, v in sorted(callbacks.items()))
+        )
+    if section.get("invalid_output_fields"):
+        table.add_row("invalid outputFields", f"{section['invalid_output_fields']:,}")
+    return table
+
+
+def options_pages(fetched: object) -> RenderableType:
+    """Each options-fetch page: what was asked, what came back."""
+    from .options_fetch import Fetched
+
+    assert isinstance(fetched, Fetched)
+    table = Table("page", "q", "after", "status", "options")
+    for i, page in enumerate(fetched.pages, 1):
+        table.add_row(
+            str(i),
+            Text(str(page.get("q") or "")),
+            Text(str(page.get("after") or "")),
+            str(page.get("status")),
+            str(page.get("options", "-")),
+        )
+    return table

@@ -406,6 +406,7 @@ def csv(values: Sequence[str]) -> tuple[str, ...]:
 
 # The command families register themselves on import.
 from . import (  # noqa: E402, F401
+    action,
     bench,
     contract,
     receive,

@@ -34,7 +34,7 @@ def _options(url, secret, events=20, **delivery):
             start_ms=int(time.time() * 1000),
         ),
         delivery=DeliveryOptions(**delivery),
-        signing=SigningOptions(versions=("v2",), workflow_headers=True),
+        signing=SigningOptions(versions=("v2",), sender="automation"),
         workflow=True,
     )
 

@@ -1,0 +1,246 @@
+"""``hubsim action`` and ``hubsim action-options``: custom workflow actions."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+
+import click
+from rich.text import Text
+
+from .. import actions, dashboard, options_fetch, report, run, tables
+from ..errors import UsageError
+from ..executions import ActionOptions, ActionRun
+from ..outputs import Outputs
+from ..result import ExitCode
+from ..thresholds import evaluate
+from . import (
+    allow_remote_option,
+    cli,
+    client_secret,
+    console,
+    csv,
+    finish,
+    output_options,
+    quiet_option,
+    secret_option,
+    settings_options,
+    threshold_option,
+    threshold_rules,
+)
+
+
+def _statuses(text: str | None) -> dict[str, int]:
+    """--callback-statuses unknown=404,expired=409: the undocumented codes."""
+    out: dict[str, int] = {}
+    for part in csv([text or ""]):
+        case, _, code = part.partition("=")
+        if case not in ("unknown", "expired", "completed") or not code.isdigit():
+            raise UsageError(
+                f"--callback-statuses: {part!r} is not unknown=CODE, expired=CODE "
+                "or completed=CODE"
+            )
+        if not 400 <= int(code) <= 499:
+            raise UsageError(f"--callback-statuses: {code} is not a 4xx")
+        out[case] = int(code)
+    return out
+
+
+@cli.command("action")
+@click.argument("action_url")
+@secret_option
+@click.option(
+    "--definition",
+    "definition_path",
+    metavar="FILE.json",
+    help="The action definition, as registered with HubSpot (default: a "
+    "'Send a message' action, shown in the README).",
+)
+@settings_options(ActionOptions, "opts")
+@click.option(
+    "--api-port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="Port of the local HubSpot callbacks API (0 picks a free one).",
+)
+@click.option(
+    "--api-token",
+    envvar="HUBSIM_API_TOKEN",
+    metavar="TOKEN",
+    help="The Bearer token callbacks must carry (default: any non-empty one).",
+)
+@click.option(
+    "--callback-statuses",
+    metavar="CASE=CODE,...",
+    help="Statuses for callbacks HubSpot does not document: unknown, expired, "
+    "completed (default: unknown=404,expired=409,completed=409).",
+)
+@threshold_option
+@output_options(streams=False)
+@click.option(
+    "--ledger",
+    "ledger_path",
+    metavar="FILE.jsonl",
+    help="One line per attempt and one outcome line per execution (callbackId).",
+)
+@allow_remote_option
+@quiet_option
+def action_command(
+    action_url: str,
+    secret: str | None,
+    definition_path: str | None,
+    opts: ActionOptions,
+    api_port: int,
+    api_token: str | None,
+    callback_statuses: str | None,
+    thresholds: tuple[str, ...],
+    files: Outputs,
+    ledger_path: str | None,
+    allow_remote: bool,
+    quiet: bool,
+) -> None:
+    """
+    Run workflows that execute your app's custom action at ACTION_URL: signed
+    execution requests (v2 and v3), HubSpot's answers and retries, and a local
+    HubSpot callbacks API on 127.0.0.1 for executions your app blocks.
+
+    Point your app's HubSpot API base at the URL it prints, e.g. through the
+    environment variable your app reads it from.
+
+    \b
+    Examples:
+      hubsim action http://127.0.0.1:3000/actions/send -s $SECRET -n 300
+      hubsim action URL -s $SECRET --definition action.json --time-scale 3600
+      hubsim action URL -s $SECRET --api-port 9090 --api-token t0k3n --ledger l.jsonl
+    """
+    definition = (
+        actions.load_definition(definition_path) if definition_path else actions.DEFAULT
+    )
+    files = replace(files, ledger_path=ledger_path).check()
+    rules = threshold_rules(thresholds)
+    options = replace(
+        opts,
+        target_url=action_url,
+        secret=client_secret(secret),
+        definition=definition,
+        allow_remote=allow_remote,
+        ledger_path=ledger_path,
+        api_port=api_port,
+        api_token=api_token,
+        statuses=_statuses(callback_statuses),
+    )
+    out = console()
+    running = ActionRun(options)
+    view = dashboard.Dashboard(out, quiet)
+    out.print(
+        Text(f"{definition.name}: {options.executions:,} executions → ", style="bold")
+        + Text(running.target.url)
+    )
+    done = run.execute([running], _Announce(view, running), options.executions)
+    result = done.merged
+    out.print(report.render(result))
+    out.print(tables.executions(running.report()))
+    finish(
+        result, out, files, evaluate(rules, result), "action",
+        {"actions": running.report()}, summary=False,
+    )  # fmt: skip
+
+
+class _Announce:
+    """The dashboard, plus a line with the callbacks API's URL once it listens."""
+
+    def __init__(self, view: dashboard.Dashboard, running: ActionRun) -> None:
+        self.view, self.running, self.told = view, running, False
+
+    def start(self, runs: object, total: int | None) -> None:
+        self.view.start([self.running], total)
+
+    def tick(self) -> None:
+        if not self.told and self.running.api_url is not None:
+            self.told = True
+            self.view.note(
+                f"HubSpot callbacks API at {self.running.api_url} "
+                "(POST /automation/v4/actions/callbacks/{callbackId}/complete)"
+            )
+        self.view.tick()
+
+    def note(self, text: str) -> None:
+        self.view.note(text)
+
+    def stop(self) -> None:
+        self.view.stop()
+
+
+@cli.command("action-options")
+@click.argument("options_url")
+@secret_option
+@click.option(
+    "--definition",
+    "definition_path",
+    metavar="FILE.json",
+    help="The action definition (its input fields and their optionsUrl).",
+)
+@click.option(
+    "--field",
+    "field_name",
+    metavar="NAME",
+    help="The input field whose options are fetched (default: the first enumeration).",
+)
+@click.option("--query", metavar="TEXT", help="What a user typed, when searchable.")
+@click.option(
+    "--max-pages",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="Follow `after` for at most this many pages (1-1,000).",
+)
+@click.option(
+    "--json", "json_path", metavar="FILE.json", help="Write what was fetched."
+)
+@allow_remote_option
+def action_options_command(
+    options_url: str,
+    secret: str | None,
+    definition_path: str | None,
+    field_name: str | None,
+    query: str | None,
+    max_pages: int,
+    json_path: str | None,
+    allow_remote: bool,
+) -> None:
+    """
+    Fetch an input field's options as the workflow editor does: signed
+    options-fetch requests, `after` pagination, `q` when the answer says it is
+    searchable; every page's shape checked.
+
+    \b
+    Examples:
+      hubsim action-options http://127.0.0.1:3000/actions/options -s $SECRET
+      hubsim action-options URL -s $SECRET --field priority --query hi
+    """
+    from .. import outputs
+
+    outputs.check_paths({"--json": json_path})
+    definition = (
+        actions.load_definition(definition_path) if definition_path else actions.DEFAULT
+    )
+    fetched = options_fetch.fetch(
+        options_url, client_secret(secret), definition, field_name, query,
+        max_pages, allow_remote,
+    )  # fmt: skip
+    out = console()
+    out.print(tables.options_pages(fetched))
+    if json_path:
+        outputs.write_text(json_path, json.dumps(fetched.to_json(), indent=2) + "\n")
+        out.print(Text(f"wrote {json_path} (JSON)", style="dim"))
+    if fetched.problems:
+        for problem in fetched.problems:
+            out.print(Text("✘ ", style="red") + Text(problem))
+        sys.exit(ExitCode.NOT_DELIVERED)
+    pages = len(fetched.pages)
+    out.print(
+        Text(
+            f"✔ {len(fetched.options):,} options over {pages} pages", style="bold green"
+        )
+    )
