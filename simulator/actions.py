@@ -417,6 +417,7 @@ def read_reply(body: bytes, async_means: State = "block") -> Reply:
     return Reply("success", fields)
 
 
+_STATES: Final = ("SUCCESS", "FAIL_CONTINUE", "BLOCK", "ASYNC")
 _DURATION: Final = re.compile(
     r"^P(?:(\d+(?:\.\d+)?)W)?(?:(\d+(?:\.\d+)?)D)?"
     r"(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$"
@@ -439,11 +440,15 @@ def parse_duration(text: str | None) -> float:
 
 
 def check_outputs(
-    definition: Definition, outputs: Mapping[str, object], required: Sequence[str] = ()
+    definition: Definition,
+    outputs: Mapping[str, object],
+    required: Sequence[str] = (),
+    callback: bool = False,
 ) -> list[str]:
     """
     Problems with ``outputFields`` sent back for ``definition``: names it does
-    not declare, values of the wrong type. The hs_* control fields are allowed.
+    not declare, values of the wrong type. The hs_* control fields are allowed;
+    a ``callback`` completes with SUCCESS or FAIL_CONTINUE only.
     """
     problems: list[str] = []
     for name, value in outputs.items():
@@ -456,10 +461,11 @@ def check_outputs(
             continue
         problems += _type_problem(spec, value)
     state = outputs.get("hs_execution_state")
-    if state is not None and str(state).upper() not in ("SUCCESS", "FAIL_CONTINUE"):
+    allowed = ("SUCCESS", "FAIL_CONTINUE") if callback else _STATES
+    if state is not None and str(state).upper() not in allowed:
+        what = "a callback completes with" if callback else "it must be"
         problems.append(
-            f"hs_execution_state: a callback completes with SUCCESS or FAIL_CONTINUE, "
-            f"not {state!r}"
+            f"hs_execution_state: {what} {' or '.join(allowed)}, not {state!r}"
         )
     problems += [f"{name}: required" for name in required if name not in outputs]
     return problems

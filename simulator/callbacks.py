@@ -222,7 +222,7 @@ def create_app(
             str(k): v if isinstance(v, str) else json.dumps(v)
             for k, v in outputs.items()
         }
-        problems = check_outputs(registry.definition, values)
+        problems = check_outputs(registry.definition, values, callback=True)
         return (None, problems) if problems else (values, [])
 
     async def read(request: web.Request) -> object:

@@ -9,9 +9,11 @@ at ``api_base`` with a Bearer token, as an app would call api.hubapi.com.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +40,8 @@ class ActionApp:
     token: str = "app-token"
     plan: Plan = thirds
     callback_delay_s: float = 0.3
+    #: Also check v3 and its timestamp (a careful app); v2 alone has no expiry.
+    verify_v3: bool = False
     #: (method, full URL, body, headers) of every request, in arrival order.
     requests: list[tuple[str, str, bytes, dict[str, str]]] = field(default_factory=list)
     order: dict[str, int] = field(default_factory=dict)
@@ -49,6 +53,15 @@ class ActionApp:
     def valid_v2(self, method: str, url: str, body: bytes, signature: str) -> bool:
         material = self.secret.encode() + method.encode() + url.encode() + body
         return hmac.compare_digest(hashlib.sha256(material).hexdigest(), signature)
+
+    def valid_v3(self, method: str, url: str, body: bytes, headers) -> bool:
+        ts = headers.get("X-HubSpot-Request-Timestamp", "")
+        if not ts.isdigit() or time.time() * 1000 - int(ts) > 300_000:
+            return False
+        message = method.encode() + url.encode() + body + ts.encode()
+        mac = hmac.new(self.secret.encode(), message, hashlib.sha256)
+        expected = base64.b64encode(mac.digest()).decode()
+        return hmac.compare_digest(expected, headers.get("X-HubSpot-Signature-v3", ""))
 
     def app(self) -> web.Application:
         async def execute(request: web.Request) -> web.Response:
@@ -64,6 +77,10 @@ class ActionApp:
             self.v2_valid.append(ok)
             if not ok or request.headers.get("X-HubSpot-Signature-Version") != "v2":
                 return web.json_response({"message": "bad signature"}, status=401)
+            if self.verify_v3 and not self.valid_v3(
+                request.method, url, body, request.headers
+            ):
+                return web.json_response({"message": "bad or stale v3"}, status=401)
             doc = json.loads(body)
             callback_id = doc["callbackId"]
             index = self.order.setdefault(callback_id, len(self.order))
@@ -92,8 +109,28 @@ class ActionApp:
                 }
             )
 
+        async def options(request: web.Request) -> web.Response:
+            body = await request.read()
+            url = f"http://{request.host}{request.raw_path}"
+            if not self.valid_v2(
+                request.method,
+                url,
+                body,
+                request.headers.get("X-HubSpot-Signature", ""),
+            ):
+                return web.json_response({"message": "bad signature"}, status=401)
+            fetch = json.loads(body).get("fetchOptions", {})
+            if fetch.get("after") == "page-2":
+                page = [{"label": "High", "value": "high"}]
+                return web.json_response({"options": page, "searchable": True})
+            page = [{"label": "Low", "value": "low", "description": "low"}]
+            return web.json_response(
+                {"options": page, "after": "page-2", "searchable": True}
+            )
+
         app = web.Application()
         app.router.add_post("/actions/send", execute)
+        app.router.add_post("/actions/options", options)
         return app
 
     async def call_back(self, callback_id: str) -> None:

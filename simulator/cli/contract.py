@@ -7,7 +7,7 @@ import sys
 import click
 from rich.text import Text
 
-from .. import contract, outputs, tables
+from .. import action_contract, actions, contract, outputs, tables
 from ..errors import UsageError
 from ..result import ExitCode
 from ..target import Target
@@ -25,6 +25,34 @@ from . import (
 @cli.command("contract")
 @click.argument("url", required=False)
 @secret_option
+@click.option(
+    "--kind",
+    type=click.Choice(["webhooks", "action"]),
+    default="webhooks",
+    show_default=True,
+    help="webhooks: a Webhooks API receiver; action: a custom action's actionUrl.",
+)
+@click.option(
+    "--definition",
+    "definition_path",
+    metavar="FILE.json",
+    help="--kind action: the action definition (default: the built-in one).",
+)
+@click.option(
+    "--options-url", metavar="URL", help="--kind action: the options endpoint to check."
+)
+@click.option(
+    "--api-port",
+    default=0,
+    type=click.IntRange(0, 65535),
+    help="--kind action: port of the local callbacks API (0 picks a free one).",
+)
+@click.option(
+    "--api-token",
+    envvar="HUBSIM_API_TOKEN",
+    metavar="TOKEN",
+    help="--kind action: the Bearer token callbacks must carry.",
+)
 @click.option("--only", multiple=True, metavar="IDS", help="Run only these checks.")
 @click.option("--skip", multiple=True, metavar="IDS", help="Skip these checks.")
 @click.option("--public-url", metavar="URL", help="Sign as if HubSpot called this URL.")
@@ -57,6 +85,11 @@ from . import (
 def contract_command(
     url: str | None,
     secret: str | None,
+    kind: str,
+    definition_path: str | None,
+    options_url: str | None,
+    api_port: int,
+    api_token: str | None,
     only: tuple[str, ...],
     skip: tuple[str, ...],
     public_url: str | None,
@@ -76,31 +109,59 @@ def contract_command(
     Examples (in CI, after starting your receiver):
       hubsim contract http://127.0.0.1:3000/webhooks -s $SECRET --junit c.xml
       hubsim contract URL -s $SECRET --only rejects-replay,accepts-unicode
+      hubsim contract --kind action http://127.0.0.1:3000/actions/send -s $SECRET \\
+          --api-port 9090 --options-url http://127.0.0.1:3000/actions/options
       hubsim contract --list
     """
     out = console()
     if list_checks:
-        for check_id, statement in contract.statements().items():
+        listed = (
+            action_contract.statements() if kind == "action" else contract.statements()
+        )
+        for check_id, statement in listed.items():
             out.print(Text(f"{check_id:<24} ", style="bold") + Text(statement))
         return
     if url is None:
         raise UsageError("give the receiver's URL (or --list to see the checks)")
     Target.parse(url).check_allowed(allow_remote)
+    if options_url:
+        Target.parse(options_url, "--options-url").check_allowed(allow_remote)
     codes = _codes(reject_status)
     outputs.check_paths({"--junit": junit_path, "--json": json_path})
-    options = contract.ContractOptions(
-        url=url,
-        secret=client_secret(secret),
-        public_url=public_url,
-        format="generic" if fmt == "generic" else "classic",
-        timeout_s=timeout,
-        reject_statuses=codes,
-        only=csv(only),
-        skip=csv(skip),
-    )
-    if not options.chosen():
-        raise UsageError("--only/--skip leave no check to run")
-    results = contract.check(options)
+    if kind == "action":
+        definition = (
+            actions.load_definition(definition_path)
+            if definition_path
+            else actions.DEFAULT
+        )
+        action_options = action_contract.ActionContractOptions(
+            url=url,
+            secret=client_secret(secret),
+            definition=definition,
+            options_url=options_url,
+            timeout_s=timeout,
+            api_port=api_port,
+            api_token=api_token,
+            only=csv(only),
+            skip=csv(skip),
+        )
+        if not action_options.chosen():
+            raise UsageError("--only/--skip leave no check to run")
+        results = action_contract.check(action_options)
+    else:
+        options = contract.ContractOptions(
+            url=url,
+            secret=client_secret(secret),
+            public_url=public_url,
+            format="generic" if fmt == "generic" else "classic",
+            timeout_s=timeout,
+            reject_statuses=codes,
+            only=csv(only),
+            skip=csv(skip),
+        )
+        if not options.chosen():
+            raise UsageError("--only/--skip leave no check to run")
+        results = contract.check(options)
     out.print(tables.contract_results(results))
     if junit_path:
         outputs.write_text(junit_path, contract.junit_xml(results, url))

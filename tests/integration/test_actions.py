@@ -201,3 +201,67 @@ class TestCallbacksApi:
         assert (204, None) == v4
         assert 204 == dated[0]
         assert 3 == len(done)
+
+
+class TestActionContract:
+    async def _contract(self, app, **kw):
+        from simulator.action_contract import ActionContractOptions, run_checks
+
+        port = _free_port()
+        app.api_base = f"http://127.0.0.1:{port}"
+        async with serve_app(app.app()) as server:
+            results = await run_checks(
+                ActionContractOptions(
+                    str(server.make_url("/actions/send")),
+                    ClientSecret(SECRET),
+                    options_url=str(server.make_url("/actions/options")),
+                    api_port=port,
+                    api_token=app.token,
+                    callback_wait_s=5.0,
+                    timeout_s=5.0,
+                    **kw,
+                )
+            )
+        return {r.id: r for r in results}
+
+    async def test_careful_app_passes_every_check(self):
+        """An app that verifies v2 and v3, blocks and calls back passes them all."""
+
+        app = ActionApp(
+            SECRET, verify_v3=True, plan=lambda i, d: "callback", callback_delay_s=0.05
+        )
+        results = await self._contract(app)
+        failed = {
+            k: r.message for k, r in results.items() if r.required and r.passed is False
+        }
+        assert {} == failed
+        assert results["block-then-callback"].passed
+
+    async def test_v2_only_app_fails_replay(self):
+        """An app checking v2 alone accepts a 6-minute-old request: named."""
+
+        app = ActionApp(SECRET, plan=lambda i, d: "success")
+        results = await self._contract(app)
+        stale = results["rejects-stale-v3"]
+        assert stale.passed is False
+        assert "v2 alone has no replay protection" in stale.message
+        assert results["block-then-callback"].passed is None
+        assert results["accepts-execution"].passed
+        assert results["options-shape"].passed
+
+    def test_cli_kind_action(self, tmp_path):
+        """hubsim contract --kind action writes JUnit and exits 1 on a failure."""
+
+        from ..conftest import ThreadedReceiver
+
+        app = ActionApp(SECRET, plan=lambda i, d: "success")
+        junit = tmp_path / "c.xml"
+        with ThreadedReceiver(app_factory=app.app) as server:
+            result = CliRunner().invoke(
+                cli,
+                ["contract", "--kind", "action",
+                 f"http://127.0.0.1:{server.port}/actions/send", "-s", SECRET,
+                 "--junit", str(junit)],
+            )  # fmt: skip
+        assert ExitCode.NOT_DELIVERED == result.exit_code, result.output
+        assert "rejects-stale-v3" in junit.read_text()
