@@ -192,20 +192,23 @@ DEFAULT_JSON: Final[dict[str, Any]] = {
 DEFAULT: Final = Definition.from_json(DEFAULT_JSON)
 
 
-def load_definition(path: str) -> Definition:
-    """A definition file; UsageError naming the file otherwise."""
+def load_definition(path: str, where: str = "--definition") -> Definition:
+    """A definition file; UsageError naming it (after ``where``) otherwise."""
+    label = f"{where} {path}".strip()
     try:
         with open(path, "rb") as f:
             raw = f.read(MAX_DEFINITION_BYTES + 1)
+    except IsADirectoryError:
+        raise UsageError(f"{label}: is a folder, not a JSON file") from None
     except OSError as exc:
-        raise UsageError(f"--definition {path}: cannot read: {exc.strerror}") from None
+        raise UsageError(f"{label}: cannot read: {exc.strerror}") from None
     if len(raw) > MAX_DEFINITION_BYTES:
-        raise UsageError(f"--definition {path}: larger than 1 MiB")
+        raise UsageError(f"{label}: larger than 1 MiB")
     try:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        raise UsageError(f"--definition {path}: not a JSON document") from None
-    return Definition.from_json(doc, f"--definition {path}")
+        raise UsageError(f"{label}: not a JSON document") from None
+    return Definition.from_json(doc, label)
 
 
 # ---------------------------------------------------------------------------
@@ -437,6 +440,13 @@ def parse_duration(text: str | None) -> float:
     weeks, days, hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
     total = (((weeks * 7 + days) * 24 + hours) * 60 + minutes) * 60 + seconds
     return total if 0 < total <= MAX_EXPIRY_S else DEFAULT_EXPIRY_S
+
+
+def is_duration(text: str) -> bool:
+    """True for an ISO-8601 duration :func:`parse_duration` reads as given."""
+    t = text.strip().upper()
+    m = _DURATION.match(t)
+    return m is not None and t not in ("P", "PT") and parse_duration(t) <= MAX_EXPIRY_S
 
 
 def check_outputs(

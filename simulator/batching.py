@@ -39,6 +39,9 @@ class Batch:
     #: Epoch seconds the first attempt was scheduled for (paced and open-model
     #: runs); stats measure latency from it too, so a late send is not hidden.
     due: float | None = None
+    #: Query parameters this request adds to the target URL (a workflow GET),
+    #: percent-encoded; signed and sent as part of the URL.
+    query: str = ""
 
     @classmethod
     def from_block(
@@ -57,6 +60,7 @@ class Batch:
             block.meta,
             block.families,
             due,
+            block.query,
         )
 
     @classmethod

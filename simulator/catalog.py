@@ -30,6 +30,9 @@ AUTOMATION_USER_AGENT: Final = (
     "HubSpot Connect 2.0 / AutomationActionsExecutionService-web"
 )
 MAX_BATCH_SIZE: Final = 100
+#: "Workflows will issue webhook attempts at up to 20 requests per second"
+#: (app-calls §2, S6): the default rate of workflow webhooks.
+WORKFLOW_MAX_RATE: Final = 20.0
 
 # ---------------------------------------------------------------------------
 # Subscription types (§2): family -> actions. Order is the spec's table order.

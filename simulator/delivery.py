@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 import aiohttp
+from yarl import URL
 
 from . import transport
 from .batching import Batch
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .retry import RetryPolicy
-from .target import Target
+from .signing import ClientSecret
+from .target import Target, with_query
 from .transport import classify
 
 __all__ = [
@@ -127,8 +129,10 @@ class HeaderSource(Protocol):
     recorded headers of a replay.
     """
 
-    def headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
-        """Every header of one attempt."""
+    def headers(
+        self, body: bytes, timestamp_ms: int, query: str = ""
+    ) -> dict[str, str]:
+        """Every header of one attempt (``query``: what it adds to the URL)."""
         ...
 
 
@@ -155,11 +159,17 @@ class DeliveryEngine:
         clock: Clock | None = None,
         on_request: RequestHook | None = None,
         method: str = "POST",
+        hidden_query: ClientSecret | None = None,
     ) -> None:
         self.target = url if isinstance(url, Target) else Target.parse(url)
         self._method = method.upper()
         self.url = self.target.url
         self._wire = self.target.wire
+        # An API key in the query (a workflow webhook's "API key" auth): on the
+        # wire only, never in the URL hooks, records and reports see.
+        self._hidden_query = hidden_query
+        if hidden_query is not None:
+            self._wire = URL(with_query(self.url, hidden_query.reveal()), encoded=True)
         self.signer = signer
         self.options = options
         self.clock: Clock = clock or SystemClock()
@@ -423,12 +433,21 @@ class DeliveryEngine:
         started = clock.time()
         # A fresh timestamp and fresh signatures on every attempt: a retry with
         # the first attempt's v3 timestamp would fail the 5-minute check (§4).
-        headers = self.signer.headers(body, int(started * 1000))
+        url, wire = self.url, self._wire
+        if batch.query:
+            headers = self.signer.headers(body, int(started * 1000), batch.query)
+            url = with_query(url, batch.query)
+            secret = self._hidden_query
+            wire = URL(
+                with_query(url, secret.reveal()) if secret else url, encoded=True
+            )
+        else:
+            headers = self.signer.headers(body, int(started * 1000))
         if self.on_request is not None:
-            self.on_request(self.url, batch, number, body, headers)
+            self.on_request(url, batch, number, body, headers)
         answer = await transport.send(
             session,
-            self._wire,
+            wire,
             body,
             headers,
             self._method,

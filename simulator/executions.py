@@ -119,18 +119,23 @@ class ActionOptions:
         "What hs_execution_state ASYNC does (undocumented): block, as BLOCK, or "
         "success.", choices=("block", "success"),
     )  # fmt: skip
-    retry_after_ms: bool = setting(
-        False, "--retry-after-ms", "retry_after_ms", "bool",
-        "Read a 429's Retry-After as milliseconds (default: seconds).",
+    retry_after_unit: str = setting(
+        "s", "--retry-after-unit", "retry_after_unit", "choice",
+        "How to read a 429's Retry-After: s or ms (unstated for actions; "
+        "seconds, as HTTP says).", choices=("s", "ms"),
     )  # fmt: skip
     timeouts_final: bool = setting(
         False, "--timeouts-final", "timeouts_final", "bool",
         "Do not retry timed-out executions (undocumented; default: retried like "
         "a 5xx).",
     )  # fmt: skip
+    api_port: int = setting(
+        0, "--api-port", "api_port", "int",
+        "Port of the local HubSpot callbacks API (0 picks a free one).",
+        low=0, high=65535,
+    )  # fmt: skip
     allow_remote: bool = False
     ledger_path: str | None = None
-    api_port: int = 0
     api_token: str | None = None
     statuses: Mapping[str, int] = field(default_factory=dict)
 
@@ -140,8 +145,6 @@ class ActionOptions:
         if bad or not self.signatures:
             shown = bad[0] if bad else "(none)"
             raise UsageError(f"--signatures: {shown} is not v2 or v3")
-        if not 0 <= self.api_port <= 65535:
-            raise UsageError(f"--api-port must be 0 to 65535, not {self.api_port}")
 
     def delivery(self) -> DeliveryOptions:
         """The engine's options: the action profile, with these overrides."""
@@ -149,7 +152,7 @@ class ActionOptions:
         policy = replace(
             prof.retry,
             retry_timeouts=not self.timeouts_final,
-            retry_after_unit_s=0.001 if self.retry_after_ms else 1.0,
+            retry_after_unit_s=0.001 if self.retry_after_unit == "ms" else 1.0,
         )
         return DeliveryOptions(
             max_in_flight=self.max_concurrent,
@@ -423,6 +426,7 @@ class ActionRun:
             target_url=self.target.url,
             stats=self.stats,
             unit="execution",
+            outcomes=dict(self.counts.outcomes),
         )
 
     async def _sample(self) -> None:

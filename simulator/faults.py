@@ -22,7 +22,7 @@ from .settings import setting, validate
 HANG_S: Final = 120.0
 #: Latency and jitter beyond this are not a receiver, they are a hang.
 MAX_LATENCY_MS: Final = 60_000.0
-#: Retry-After values a receiver can ask for (seconds, or ms with --retry-after-ms).
+#: Retry-After values a receiver can ask for (seconds; ms with --retry-after-unit).
 MAX_RETRY_AFTER: Final = 86_400.0
 
 

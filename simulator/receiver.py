@@ -8,8 +8,11 @@ careful HubSpot integrator would, and counts what it accepted.
 - The URL it verifies is the one HubSpot called: ``X-Forwarded-Proto`` and
   ``X-Forwarded-Host`` win over the socket (a receiver behind a proxy does this),
   and the path is taken raw, percent-escapes untouched.
-- 400 on a body that is neither a JSON array of events nor a workflow record,
-  413 over ``max_body_bytes``.
+- A workflow webhook set up with an API key (``api_key``) is checked for the
+  key instead, in its header or query parameter.
+- 400 on a body that is neither a JSON array of events nor a workflow record
+  (any JSON object, or a GET with query parameters), 413 over
+  ``max_body_bytes``.
 - 400 on an event whose ``eventId``, ``attemptNumber`` or ``subscriptionType``
   has the wrong JSON type, and on a non-ASCII ``Host``; never a 500.
 - ``GET /stats``: requests, events, distinct events, duplicates, failures.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import signal
 from collections import Counter
 from collections.abc import Callable
@@ -95,6 +99,9 @@ class ReceiverConfig:
     faults: Faults = field(default_factory=Faults)
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    #: A workflow webhook's "API key" auth instead of signatures: the header
+    #: or query parameter name, ``header`` or ``query``, and the key.
+    api_key: tuple[str, str, ClientSecret] | None = None
 
 
 @dataclass
@@ -216,29 +223,62 @@ def check_signature(
     return None
 
 
-def parse_events(body: bytes, stats: ReceiverStats) -> tuple[list[int], int, list[str]]:
+def check_api_key(
+    api_key: tuple[str, str, ClientSecret], request: web.Request
+) -> str | None:
+    """None when the request carries the workflow's API key, else why not."""
+    name, where, key = api_key
+    given = request.headers.get(name) if where == "header" else request.query.get(name)
+    if given is None:
+        return f"no API key in the {name} {where}"
+    expected = key.reveal().encode()
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), expected):
+        return "wrong API key"
+    return None
+
+
+def _workflow_record(
+    identity_of: bytes, stats: ReceiverStats, kind: str
+) -> tuple[list[int], int, list[str]]:
+    # A workflow record (app-calls §2): no eventId or attemptNumber. A retry
+    # sends the same bytes, so they are its identity, and its attempt is how
+    # often those bytes came before.
+    identity = int.from_bytes(hashlib.blake2b(identity_of, digest_size=8).digest())
+    attempt = 0
+    if identity in stats.arrived:
+        attempt = stats.repeats.get(identity, 1)
+        stats.repeats[identity] = attempt + 1
+    else:
+        stats.arrived.add(identity)
+    return [identity], attempt, [f"workflow.{kind}"]
+
+
+def parse_events(
+    body: bytes, stats: ReceiverStats, query: str = ""
+) -> tuple[list[int], int, list[str]]:
     """
     The event ids, the attempt number and the subscription types of a body:
-    a JSON array of events, or one workflow record. BadRequest otherwise.
+    a JSON array of events, or one workflow record (any JSON object; a GET's
+    query string). BadRequest otherwise.
     """
+    if not body and query:
+        return _workflow_record(query.encode(), stats, "GET")
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise BadRequest("body is not JSON") from None
-    if isinstance(data, dict) and ("vid" in data or "objectId" in data):
-        # A workflow record (§6): one object, no eventId or attemptNumber. A
-        # retry sends the same bytes, so the body is its identity, and its
-        # attempt is how often those bytes came before.
-        identity = int.from_bytes(hashlib.blake2b(body, digest_size=8).digest())
-        attempt = 0
-        if identity in stats.arrived:
-            attempt = stats.repeats.get(identity, 1)
-            stats.repeats[identity] = attempt + 1
+    if isinstance(data, dict):
+        if "eventId" in data or "subscriptionType" in data:
+            raise BadRequest("expected a JSON array of events, not one event")
+        if "vid" in data:
+            kind = "CONTACT"
+        elif isinstance(data.get("objectType"), str):
+            kind = data["objectType"]
+        elif "id" in data and "properties" in data:
+            kind = "object"
         else:
-            stats.arrived.add(identity)
-        kind = "CONTACT" if "vid" in data else data.get("objectType")
-        kind = kind if isinstance(kind, str) else "?"
-        return [identity], attempt, [f"workflow.{kind}"]
+            kind = "custom"
+        return _workflow_record(body, stats, kind)
     if not isinstance(data, list) or not data:
         raise BadRequest("expected a non-empty JSON array of events")
     ids: list[int] = []
@@ -331,7 +371,12 @@ def create_app(
                 headers={"Connection": "close"},
             )  # fmt: skip
         try:
-            if secrets:
+            if config.api_key is not None:
+                refused = check_api_key(config.api_key, request)
+                if refused is not None:
+                    stats.signature_failures += 1
+                    return web.json_response({"error": refused}, status=401)
+            elif secrets:
                 now_ms = int(clock.time() * 1000)
                 problem: str | None = "unsigned"
                 for key in secrets:
@@ -345,7 +390,7 @@ def create_app(
                     else:
                         stats.signature_failures += 1
                     return web.json_response({"error": problem}, status=401)
-            ids, attempt, types = parse_events(body, stats)
+            ids, attempt, types = parse_events(body, stats, request.query_string)
         except BadRequest as exc:
             stats.bad_requests += 1
             return web.json_response({"error": str(exc)}, status=400)
@@ -364,7 +409,7 @@ def create_app(
             stats.count_type(stype, n)
         if save is not None:
             # One line per event (a workflow record is one line itself).
-            data = orjson.loads(body)
+            data = orjson.loads(body) if body else dict(request.query)
             events = data if isinstance(data, list) else [data]
             save.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
         return web.Response(status=204)
@@ -393,6 +438,8 @@ def create_app(
     app.router.add_delete("/stats", reset)
     app.router.add_get("/health", health)
     app.router.add_post("/{tail:.*}", receive)
+    # Workflow webhooks may GET (app-calls §2); /stats and /health come first.
+    app.router.add_get("/{tail:.*}", receive)
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)
     return app

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,11 @@ from typing import IO, Final
 
 import orjson
 
+from . import catalog
 from .batching import Batch
 from .clock import Clock, SystemClock
 from .errors import UsageError
+from .signing import SignatureVersion, SigningOptions
 
 #: Bounds on what a recording may hold (a day of HubSpot traffic fits).
 MAX_RECORDING_BYTES: Final = 4 * 1024**3
@@ -41,6 +44,8 @@ MAX_REQUESTS: Final = 10_000_000
 MAX_T: Final = 30 * 86_400.0
 #: Headers a replay never copies: the transport sets them for the new target.
 _TRANSPORT_HEADERS = frozenset({"host", "content-length"})
+#: A query as hubsim writes it: printable ASCII, no space, no fragment.
+_QUERY: Final = re.compile(r"[!$&'()*+,\-./0-9:;=?@A-Z_a-z~%]{0,8192}")
 
 
 class Recorder:
@@ -48,8 +53,17 @@ class Recorder:
     Writes each request the engine sends to a JSONL recording.
     """
 
-    def __init__(self, path: str | Path, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock | None = None,
+        method: str = "POST",
+        hidden: Sequence[str] = (),
+    ) -> None:
         self.clock = clock or SystemClock()
+        self.method = method.upper()
+        #: Headers never written: a workflow webhook's API key.
+        self._hidden = frozenset(h.lower() for h in hidden)
         try:
             self._file: IO[bytes] = open(path, "wb")  # noqa: SIM115 - closed in close()
         except OSError as exc:
@@ -69,12 +83,16 @@ class Recorder:
             self._t0 = now
         line: dict[str, object] = {
             "t": round(now - self._t0, 6),
-            "method": "POST",
+            "method": self.method,
             "url": url,
             "batch": batch.seq,
             "attemptNumber": attempt,
-            "headers": dict(headers),
+            "headers": {
+                k: v for k, v in headers.items() if k.lower() not in self._hidden
+            },
         }
+        if batch.query:
+            line["query"] = batch.query
         try:
             line["encoding"] = "utf-8"
             line["body"] = body.decode("utf-8")
@@ -101,6 +119,9 @@ class RecordedRequest:
     attempt_number: int
     headers: Mapping[str, str]
     body: bytes
+    method: str = "POST"
+    #: What the request added to the target URL (a workflow GET's parameters).
+    query: str = ""
 
     @property
     def subscription_types(self) -> frozenset[str]:
@@ -180,7 +201,37 @@ def _line(raw: bytes) -> RecordedRequest:
         body = d["body"].encode("utf-8")
     else:  # written before bodies were kept as text
         body = base64.b64decode(d["body"], validate=True)
-    return RecordedRequest(float(t), str(d["url"]), batch, number, headers, body)
+    method = d.get("method", "POST")
+    if method not in ("POST", "GET"):
+        raise ValueError("method must be POST or GET")
+    query = d.get("query", "")
+    if not isinstance(query, str) or not _QUERY.fullmatch(query):
+        raise ValueError("query must be percent-encoded URL text")
+    return RecordedRequest(
+        float(t), str(d["url"]), batch, number, headers, body, method, query
+    )
+
+
+def signing_of(request: RecordedRequest) -> SigningOptions:
+    """
+    How a recorded request was signed (versions, sender, timeout header), so
+    a replay re-signs it the same way: a workflow record as the workflow
+    engine, a webhook batch as the Webhooks API.
+    """
+    h = {k.lower(): v for k, v in request.headers.items()}
+    versions: list[SignatureVersion] = []
+    if "x-hubspot-signature" in h:
+        versions.append("v2" if h.get("x-hubspot-signature-version") == "v2" else "v1")
+    if "x-hubspot-signature-v3" in h:
+        versions.append("v3")
+    automation = h.get("user-agent") == catalog.AUTOMATION_USER_AGENT
+    timeout = h.get("x-hubspot-timeout-millis", "")
+    return SigningOptions(
+        versions=tuple(versions),
+        method=request.method,
+        sender="automation" if automation else "webhooks",
+        timeout_millis=int(timeout) if automation and timeout.isdigit() else None,
+    )
 
 
 def select(
@@ -192,8 +243,6 @@ def select(
     The requests to replay: those carrying any of ``types`` (globs), at most
     ``limit`` of them.
     """
-    from . import catalog
-
     wanted = frozenset(catalog.select_types(list(types))) if types else None
     chosen = [r for r in requests if wanted is None or r.subscription_types & wanted]
     return chosen[:limit] if limit is not None else chosen
@@ -214,7 +263,7 @@ def replay_batch(request: RecordedRequest, seq: int) -> Batch:
         meta = tuple((str(e.get("subscriptionType", "")), "") for e in events)
     else:
         ids, times, meta = (seq,), (0,), (("workflow", ""),)
-    return Batch(seq, 0, 0, request.body, ids, times, meta)
+    return Batch(seq, 0, 0, request.body, ids, times, meta, query=request.query)
 
 
 def _int(value: object) -> int:
@@ -230,7 +279,7 @@ class RecordedHeaders:
 
     def __init__(self, requests: Sequence[RecordedRequest]) -> None:
         self._by_body = {
-            r.body: {
+            (r.body, r.query): {
                 k: v
                 for k, v in r.headers.items()
                 if k.lower() not in _TRANSPORT_HEADERS
@@ -238,9 +287,11 @@ class RecordedHeaders:
             for r in requests
         }
 
-    def headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
-        """The recorded headers of the request with this body."""
-        return dict(self._by_body[body])
+    def headers(
+        self, body: bytes, timestamp_ms: int, query: str = ""
+    ) -> dict[str, str]:
+        """The recorded headers of the request with this body and query."""
+        return dict(self._by_body[body, query])
 
 
 class PacedReplay:

@@ -125,7 +125,10 @@ def render(result: RunResult) -> RenderableType:
     The end-of-run summary a person reads.
     """
     s, ledger = result.summary, result.ledger
-    events = Table(title="Events", show_header=False, box=None, padding=(0, 2))
+    unit = result.unit
+    events = Table(
+        title=f"{unit.capitalize()}s", show_header=False, box=None, padding=(0, 2)
+    )
     events.add_column(style="bold")
     events.add_column(justify="right")
     events.add_row("generated", f"{ledger.generated:,}")
@@ -149,7 +152,8 @@ def render(result: RunResult) -> RenderableType:
     reqs.add_column(style="bold")
     reqs.add_column(justify="right")
     reqs.add_row("sent", f"{s.requests:,}  ({s.requests_per_s:,.0f}/s)")
-    reqs.add_row("events sent", f"{s.events_sent:,}  ({s.events_per_s:,.0f}/s)")
+    if unit == "event":  # otherwise one per request: the line would repeat "sent"
+        reqs.add_row("events sent", f"{s.events_sent:,}  ({s.events_per_s:,.0f}/s)")
     outcomes = ", ".join(f"{k}: {v:,}" for k, v in sorted(s.outcomes.items()))
     reqs.add_row("answers", outcomes or "-")
     reqs.add_row(
@@ -170,12 +174,12 @@ def render(result: RunResult) -> RenderableType:
         )
     elif result.all_delivered:
         verdict = Text(
-            f"✔ all {ledger.generated:,} events delivered", style="bold green"
+            f"✔ all {ledger.generated:,} {unit}s delivered", style="bold green"
         )
     else:
         verdict = Text(
-            f"✘ {ledger.generated - ledger.delivered:,} of {ledger.generated:,} events "
-            "not delivered",
+            f"✘ {ledger.generated - ledger.delivered:,} of {ledger.generated:,} "
+            f"{unit}s not delivered",
             style="bold red",
         )
     invariant = Text(
@@ -183,10 +187,27 @@ def render(result: RunResult) -> RenderableType:
         f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
         style="dim",
     )
+    if result.outcomes:
+        # A custom action run: its executions table (tables.executions) says
+        # how each ended; only the requests are summed up here.
+        return Group(reqs, Text(""), _action_verdict(result))
     parts: list[RenderableType] = [events, Text(""), reqs, Text("")]
     if apps is not None:
         parts += [apps, Text("")]
     return Group(*parts, invariant, verdict)
+
+
+def _action_verdict(result: RunResult) -> Text:
+    o = result.outcomes
+    total = sum(o.values())
+    good = o.get("succeeded", 0) + o.get("completed", 0)
+    if good == total:
+        return Text(f"✔ all {total:,} executions succeeded or completed", "bold green")
+    return Text(
+        f"✘ {total - good:,} of {total:,} executions did not succeed "
+        f"({undelivered(result)})",
+        "bold red",
+    )
 
 
 def _percentiles(p: Percentiles) -> str:

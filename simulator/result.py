@@ -9,8 +9,8 @@ Renderers and output writers depend on this module, never on the composer
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from .ledger import Ledger
 from .stats import Stats, Summary
@@ -45,6 +45,9 @@ class RunResult:
     #: What was generated and delivered: events, workflow records or
     #: custom action executions (for messages).
     unit: str = "event"
+    #: A custom action run's executions by outcome (succeeded, completed,
+    #: expired, failed, gave_up, pending); empty otherwise.
+    outcomes: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def all_delivered(self) -> bool:
@@ -71,6 +74,7 @@ def merge_results(results: Sequence[RunResult], elapsed_s: float) -> RunResult:
         portal_ids=tuple(p for r in results for p in r.portal_ids),
         target_url=results[0].target_url,
         stats=stats,
+        unit=results[0].unit,
     )
 
 
@@ -102,7 +106,17 @@ class Verdict:
 
 
 def undelivered(result: RunResult) -> str:
-    """``12 gave up, 3 pending`` (empty when every event was delivered)."""
+    """
+    ``12 gave up, 3 pending`` (empty when every event was delivered); for a
+    custom action run, how its executions did not succeed (``100 expired``).
+    """
+    if result.outcomes:
+        o = result.outcomes
+        return ", ".join(
+            f"{o[k]:,} {k.replace('_', ' ')}"
+            for k in ("failed", "expired", "gave_up", "pending")
+            if o.get(k)
+        )
     ledger = result.ledger
     parts = []
     if ledger.gave_up:
@@ -132,9 +146,10 @@ def verdict(
     reasons += [f"threshold {c.threshold} did not hold" for c in checks if not c.ok]
     decides = delivery_counts and not checks
     if decides and not result.all_delivered:
+        missed = "did not succeed" if result.outcomes else "not delivered"
         reasons.append(
             f"{ledger.generated - ledger.delivered:,} of {ledger.generated:,} "
-            f"{result.unit}s not delivered ({undelivered(result)})"
+            f"{result.unit}s {missed} ({undelivered(result)})"
         )
     if result.interrupted:
         return Verdict(ExitCode.INTERRUPTED, ("interrupted", *reasons), decides)

@@ -28,11 +28,17 @@ from .errors import SecretError, UsageError
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import Phase
 from .receiver import ReceiverConfig, ReceiverServer
-from .recording import PacedReplay, RecordedHeaders, RecordedRequest, Recorder
+from .recording import (
+    PacedReplay,
+    RecordedHeaders,
+    RecordedRequest,
+    Recorder,
+    signing_of,
+)
 from .result import RunResult, merge_results
 from .scenario import Scenario
 from .settings import Files, SendOptions
-from .signing import ClientSecret, Signer, SigningOptions
+from .signing import UNSIGNED, ClientSecret, Signer, SigningOptions
 from .source import EventSource
 from .stats import Stats
 from .streams import BatchStream, CountedStream, OpenStream, PacedStream, PhaseHook
@@ -109,20 +115,32 @@ class SendRun(_Sampled):
         self.options = options
         self.clock = clock or SystemClock()
         self.source: EventSource | WorkflowSource
-        if options.workflow:
-            self.source = WorkflowSource(options.source)
+        if options.workflow is not None:
+            self.source = WorkflowSource(options.source, options.workflow)
         else:
             self.source = EventSource(options.source)
         self.stats = Stats()
         self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
         self.ledger = Ledger(self._sink(sink))
-        self._recorder = Recorder(options.record_path) if options.record_path else None
+        method = options.signing.method
+        api_key = options.signing.api_key
+        self._recorder = (
+            Recorder(
+                options.record_path,
+                method=method,
+                hidden=(api_key[0],) if api_key is not None else (),
+            )
+            if options.record_path
+            else None
+        )
         self.engine = DeliveryEngine(
             self.target,
             Signer(options.secret, self.target, options.signing),
             options.delivery,
             self.clock,
             on_request=self._recorder,
+            method=method,
+            hidden_query=options.hidden_query,
         )
         self.source.prepare(options.batch_size)
         self.phases = tuple(phases)
@@ -236,6 +254,7 @@ class SendRun(_Sampled):
             portal_ids=self.source.portal_ids,
             target_url=self.target.url,
             stats=stats,
+            unit="record" if opts.workflow is not None else "event",
         )
 
 
@@ -269,18 +288,31 @@ class ReplayRun(_Sampled):
         if not requests:
             raise UsageError("the recording holds no requests to replay")
         self.target = Target.parse(target_url).check_allowed(allow_remote)
+        methods = sorted({r.method for r in requests})
+        if len(methods) > 1:
+            raise UsageError(
+                "the recording mixes POST and GET requests; record one kind per run"
+            )
+        # Re-signed as recorded (a workflow record as the workflow engine);
+        # only the URL it claims comes from the caller.
+        public_url = signing.public_url if signing is not None else None
+        signing = replace(signing_of(requests[0]), public_url=public_url)
         headers: HeaderSource
         if keep_signatures:
             headers = RecordedHeaders(requests)
         else:
+            if not signing.versions:
+                secret = UNSIGNED  # recorded unsigned: nothing to re-sign
             if secret is None:
                 raise SecretError("re-signing needs the client secret: pass --secret")
-            headers = Signer(secret, self.target, signing or SigningOptions())
+            headers = Signer(secret, self.target, signing)
         options = replace(
             delivery or DeliveryOptions(), retry=retry.PROFILES["none"].retry
         )
         self.clock = SystemClock()
-        self.engine = DeliveryEngine(self.target, headers, options, self.clock)
+        self.engine = DeliveryEngine(
+            self.target, headers, options, self.clock, method=methods[0]
+        )
         self.stats, self.ledger = Stats(), Ledger()
         self._batches = PacedReplay(requests, speed)
         self._stopped = False
@@ -403,12 +435,13 @@ def execute(
     SIGTERM stops them cleanly (in-flight requests finish, the rest is
     pending), a second Ctrl-C aborts. Blocks until they are over.
     """
-    return aio.run(_execute(runs, view, total))
+    return aio.run(execute_async(runs, view, total))
 
 
-async def _execute(
+async def execute_async(
     runs: Sequence[Runnable], view: View | None, total: int | None
 ) -> Completed:
+    """:func:`execute` inside a running event loop."""
     loop = asyncio.get_running_loop()
     main = asyncio.current_task()
 
@@ -457,12 +490,15 @@ def check_scenario(scenario: Scenario) -> None:
     a scenario `hubsim validate` accepts is one `hubsim run` starts
     (SimulatorError otherwise: e.g. types that make no events).
     """
+    if scenario.action is not None:
+        return  # loading checked the [action] table and its definition
     for i in range(len(scenario.apps)):
         options = scenario.options_for(
-            i, "http://127.0.0.1:1/check", ClientSecret("check")
-        )
-        if options.workflow:
-            WorkflowSource(options.source)
+            i, "http://127.0.0.1:1/check", ClientSecret("check"),
+            api_key=ClientSecret("check"),
+        )  # fmt: skip
+        if options.workflow is not None:
+            WorkflowSource(options.source, options.workflow)
         else:
             EventSource(options.source)
 
@@ -484,18 +520,22 @@ def run_scenario(
     files: Files | None = None,
     allow_remote: bool = False,
     view: View | None = None,
+    api_key: str | None = None,
 ) -> ScenarioRun:
     """
     Run every app of a scenario at once. Without a target (here or in the
     file) it runs against the built-in receiver, set up by its [receiver]
     table, which phases with ``receiver_down`` take down and bring back.
+    ``api_key`` is what workflow webhooks with API-key auth send (instead of
+    the apps' own ``api_key``).
     """
     url = target or scenario.target
     if url is None:
         return aio.run(_against_builtin(scenario, secret, files, view))
     if any(p.receiver_down for p in scenario.phases):
         raise UsageError("receiver_down phases need the built-in receiver: no target")
-    runs = _scenario_runs(scenario, url, secret, files, allow_remote, None)
+    key = ClientSecret(api_key) if api_key else None
+    runs = _scenario_runs(scenario, url, secret, files, allow_remote, None, (), key)
     return ScenarioRun(url, False, runs, execute(runs, view, scenario.total_events))
 
 
@@ -507,12 +547,16 @@ def _scenario_runs(
     allow_remote: bool,
     on_phase: PhaseHook | None,
     keys: Sequence[ClientSecret] = (),
+    api_key: ClientSecret | None = None,
 ) -> tuple[SendRun, ...]:
     runs = []
     for i, app in enumerate(scenario.apps):
-        key = keys[i] if keys else ClientSecret(app.secret or secret or "")
+        if not app.settings.signs:
+            key = UNSIGNED
+        else:
+            key = keys[i] if keys else ClientSecret(app.secret or secret or "")
         options = scenario.options_for(
-            i, url, key, files if i == 0 else None, allow_remote
+            i, url, key, files if i == 0 else None, allow_remote, api_key
         )
         runs.append(
             SendRun(
@@ -532,8 +576,18 @@ async def _against_builtin(
         ClientSecret((secret if i == 0 else None) or a.secret or str(uuid.uuid4()))
         for i, a in enumerate(scenario.apps)
     ]
+    # auth is a top-level key: every app of a scenario shares it.
+    settings = scenario.app.settings
+    api_key: ClientSecret | None = None
+    checked: tuple[str, str, ClientSecret] | None = None
+    if settings.auth == "api-key" and not settings.signs:
+        api_key = ClientSecret(scenario.app.api_key or str(uuid.uuid4()))
+        checked = (settings.key_name(), settings.api_key_in, api_key)
     config = ReceiverConfig(
-        secret=keys[0], more_secrets=tuple(keys[1:]), faults=scenario.receiver
+        secret=keys[0] if settings.signs else None,
+        more_secrets=tuple(keys[1:]),
+        faults=scenario.receiver,
+        api_key=checked,
     )
     server = ReceiverServer(config)
     await server.start()
@@ -551,8 +605,10 @@ async def _against_builtin(
             view.note(f"phase {index + 1}: {phase.name} ({state})")
 
     try:
-        runs = _scenario_runs(scenario, url, None, files, False, on_phase, keys)
-        completed = await _execute(runs, view, scenario.total_events)
+        runs = _scenario_runs(
+            scenario, url, None, files, False, on_phase, keys, api_key
+        )
+        completed = await execute_async(runs, view, scenario.total_events)
     finally:
         await server.close()
     return ScenarioRun(url, True, runs, completed)

@@ -16,7 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from . import catalog, retry
+from .action_app import Behaviour
 from .errors import SimulatorError
+from .executions import ActionOptions
 from .faults import Faults
 from .pacing import Phase, phase_events
 from .settings import (
@@ -29,6 +32,7 @@ from .signing import ClientSecret
 from .thresholds import Threshold
 
 __all__ = [
+    "ActionPart",
     "App",
     "Phase",
     "Scenario",
@@ -63,8 +67,25 @@ class App:
 
     name: str = "app 1"
     secret: str | None = None
+    #: The key a workflow webhook with ``auth = "api-key"`` sends.
+    api_key: str | None = None
     weight: float = 1.0
     settings: SendSettings = field(default_factory=SendSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPart:
+    """
+    An ``[action]`` scenario: workflows executing a custom action, instead of
+    webhook traffic. ``app`` is how the built-in action endpoint answers
+    (its ``[action_app]`` table) when there is no target.
+    """
+
+    options: ActionOptions = field(default_factory=ActionOptions)
+    #: The definition file (relative to the scenario already); None: default.
+    definition_path: str | None = None
+    api_token: str | None = None
+    app: Behaviour = field(default_factory=Behaviour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +108,8 @@ class Scenario:
     properties: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     thresholds: tuple[Threshold, ...] = ()
     receiver: Faults = field(default_factory=Faults)
+    #: Set for a custom action scenario (then no phases, apps or mix).
+    action: ActionPart | None = None
 
     @property
     def app(self) -> App:
@@ -95,7 +118,9 @@ class Scenario:
 
     @property
     def total_events(self) -> int:
-        """Events over all phases."""
+        """Events over all phases (an action scenario: its executions)."""
+        if self.action is not None:
+            return self.action.options.executions
         return sum(phase_events(p) for p in self.phases)
 
     def phases_for(self, app: App) -> tuple[Phase, ...]:
@@ -104,8 +129,16 @@ class Scenario:
         all apps' weights): events, rates and bursts alike.
         """
         share = app.weight / sum(a.weight for a in self.apps)
+        phases = self.phases
+        if not retry.profile(app.settings.retry_profile).batched:
+            # Workflows send at up to 20 requests/s (app-calls §2): an unpaced
+            # phase goes at that cap, not as fast as the receiver answers.
+            phases = tuple(
+                replace(p, rate=catalog.WORKFLOW_MAX_RATE) if p.kind == "unpaced" else p
+                for p in phases
+            )
         if share == 1.0:
-            return self.phases
+            return phases
 
         def scaled(n: float | None) -> float | None:
             return None if n is None else n * share
@@ -121,7 +154,7 @@ class Scenario:
                 rate_to=scaled(p.rate_to),
                 burst_events=counted(p.burst_events),
             )
-            for p in self.phases
+            for p in phases
         )
 
     def options_for(
@@ -131,8 +164,12 @@ class Scenario:
         secret: ClientSecret,
         files: Files | None = None,
         allow_remote: bool = False,
+        api_key: ClientSecret | None = None,
     ) -> SendOptions:
-        """The run options of app ``index``: its settings, share, mix and seed."""
+        """
+        The run options of app ``index``: its settings, share, mix and seed
+        (``api_key``: instead of the app's own).
+        """
         app = self.apps[index]
         settings = app.settings
         events = sum(phase_events(p) for p in self.phases_for(app))
@@ -140,8 +177,15 @@ class Scenario:
         settings = replace(settings, events=events, seed=seed)
         if not settings.types and self.mix:
             settings = replace(settings, types=tuple(self.mix))
+        if api_key is None and app.api_key:
+            api_key = ClientSecret(app.api_key)
         options = settings.to_options(
-            target, secret, allow_remote=allow_remote, files=files, bounds=Bounds()
+            target,
+            secret,
+            allow_remote=allow_remote,
+            files=files,
+            bounds=Bounds(),
+            api_key=api_key,
         )
         source = options.source
         if self.mix:

@@ -20,13 +20,17 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import catalog
+from .action_app import Behaviour
+from .actions import load_definition
 from .errors import SimulatorError, UsageError
+from .executions import ActionOptions
 from .faults import Faults
 from .pacing import Phase, phase_events
 from .scenario import (
     MAX_APPS,
     MAX_FILE_BYTES,
     MAX_PHASES,
+    ActionPart,
     App,
     Scenario,
     ScenarioError,
@@ -188,13 +192,24 @@ _TOP_KEYS: Final = {
     "name", "description", "target", "app", "apps", "mix", "phases",
     "thresholds", "receiver", "properties", *_SEND_KEYS,
 }  # fmt: skip
-_APP_KEYS: Final = {"secret", "name", "weight", *_APP_SETTING_KEYS}
+_APP_KEYS: Final = {"secret", "api_key", "name", "weight", *_APP_SETTING_KEYS}
+#: Keys whose values are never shown.
+_HIDDEN_KEYS: Final = frozenset({"secret", "api_key"})
 _PHASE_KEYS: Final = {
     "name", "events", "duration_s", "rate", "rate_to", "burst_events", "burst_every_s",
     "receiver_down",
 }  # fmt: skip
 _RECEIVER_KEYS: Final = {
     s.key: (name, s) for name, s, _ in declared(Faults) if s.key is not None
+}
+_ACTION_TOP_KEYS: Final = {
+    "name", "description", "target", "thresholds", "action", "action_app",
+}  # fmt: skip
+_ACTION_KEYS: Final = {
+    s.key: (name, s) for name, s, _ in declared(ActionOptions) if s.key is not None
+}
+_ACTION_APP_KEYS: Final = {
+    s.key: (name, s) for name, s, _ in declared(Behaviour) if s.key is not None
 }
 
 _TYPE_NAMES: Final[dict[type, str]] = {
@@ -281,7 +296,7 @@ class _Checker:
             return None
         if not ok:
             names = " or ".join(_TYPE_NAMES[k] for k in kinds)
-            shown = "another type" if key == "secret" else _show(value)
+            shown = "another type" if key in _HIDDEN_KEYS else _show(value)
             self.fail(f"{prefix}{key}", f"must be {names}, not {shown}")
             return None
         if isinstance(value, str):
@@ -324,12 +339,20 @@ class _Checker:
                 raw = self.expand(raw, f"{prefix}{key}")
                 if raw is None:
                     continue
+                if s.relative_path:
+                    raw = self.relative(raw)
             value, problem = check(s, raw)
             if problem is not None:
                 self.fail(f"{prefix}{key}", problem)
                 continue
             out[attr] = value
         return out
+
+    def relative(self, value: str) -> str:
+        """A file named in the scenario, relative to the scenario's folder."""
+        if value.lstrip().startswith(("{", "[")) or Path(value).is_absolute():
+            return value
+        return str(Path(self.file).parent / value)
 
     def build_settings(self, values: Mapping[str, object], where: str) -> SendSettings:
         try:
@@ -339,6 +362,8 @@ class _Checker:
             return SendSettings()
 
     def scenario(self, data: dict[str, Any]) -> Scenario | None:
+        if "action" in data:
+            return self.action_scenario(data)
         self.unknown(data, _TOP_KEYS, "")
         g = self.get
         name = g(data, "name", "", str) or Path(self.file).stem
@@ -406,12 +431,19 @@ class _Checker:
         secret = g(raw, "secret", prefix, str, _secret)
         if secret:
             self.secrets.append(secret)
+        api_key = g(raw, "api_key", prefix, str, _api_key)
+        if api_key:
+            self.secrets.append(api_key)
         own = self.settings(raw, _APP_SETTING_KEYS, prefix)
+        settings = self.build_settings({**top, **own}, prefix.rstrip("."))
+        if api_key and settings.auth != "api-key":
+            self.fail(f"{prefix}api_key", 'is sent only with auth = "api-key"')
         return App(
             name=g(raw, "name", prefix, str) or f"app {index + 1}",
             secret=secret,
+            api_key=api_key,
             weight=float(g(raw, "weight", prefix, (int, float), _weight) or 1.0),
-            settings=self.build_settings({**top, **own}, prefix.rstrip(".")),
+            settings=settings,
         )
 
     def mix(self, data: dict[str, Any]) -> dict[str, float]:
@@ -537,6 +569,65 @@ class _Checker:
                 self.fail("thresholds", str(exc))
         return tuple(out)
 
+    def action_scenario(self, data: dict[str, Any]) -> Scenario:
+        """A custom action scenario: [action], maybe [action_app], no phases."""
+        for key in data:
+            if key not in _ACTION_TOP_KEYS:
+                self.fail(
+                    key,
+                    "not part of an [action] scenario, which runs custom action "
+                    "executions rather than webhook traffic",
+                )
+        g = self.get
+        raw = data["action"]
+        if not isinstance(raw, dict):
+            self.fail("action", "must be a table")
+            raw = {}
+        self.unknown(raw, {*_ACTION_KEYS, "definition", "api_token"}, "action.")
+        values = self.settings(raw, _ACTION_KEYS, "action.")
+        try:
+            options = construct(ActionOptions, values)
+        except UsageError as exc:
+            self.fail("action", _key_names(str(exc)))
+            options = ActionOptions()
+        definition = g(raw, "definition", "action.", str)
+        if definition:
+            definition = self.relative(definition)
+            try:
+                load_definition(definition, "")
+            except UsageError as exc:
+                self.fail("action.definition", str(exc))
+        token = g(raw, "api_token", "action.", str, _api_key)
+        if token:
+            self.secrets.append(token)
+        target = g(data, "target", "", str, _url)
+        if target and "action_app" in data:
+            self.fail("action_app", "sets up the built-in action endpoint: no target")
+        return Scenario(
+            name=g(data, "name", "", str) or Path(self.file).stem,
+            source=self.file,
+            phases=(),
+            description=g(data, "description", "", str) or "",
+            target=target,
+            thresholds=self.thresholds(data),
+            action=ActionPart(options, definition, token, self.action_app(data)),
+        )
+
+    def action_app(self, data: dict[str, Any]) -> Behaviour:
+        raw = data.get("action_app")
+        if raw is None:
+            return Behaviour()
+        if not isinstance(raw, dict):
+            self.fail("action_app", "must be a table")
+            return Behaviour()
+        self.unknown(raw, set(_ACTION_APP_KEYS), "action_app.")
+        values = self.settings(raw, _ACTION_APP_KEYS, "action_app.")
+        try:
+            return construct(Behaviour, values)
+        except UsageError as exc:
+            self.fail("action_app", _key_names(str(exc)))
+            return Behaviour()
+
     def receiver(self, data: dict[str, Any]) -> Faults:
         raw = data.get("receiver")
         if raw is None:
@@ -578,6 +669,14 @@ def _seconds(value: float) -> str | None:
 
 def _weight(value: float) -> str | None:
     return _between(1e-9, 1e9)(value)
+
+
+def _api_key(value: str) -> str | None:
+    if not value.strip():
+        return "is empty"
+    if not value.isprintable() or len(value) > 4096:
+        return "must be printable text of at most 4,096 characters"
+    return None
 
 
 def _secret(value: str) -> str | None:

@@ -22,14 +22,23 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Final, Literal, TypeVar
+from urllib.parse import quote
 
 from . import catalog, retry
 from .catalog import Format
 from .delivery import DeliveryOptions
 from .errors import CatalogError, TargetError, UsageError
-from .signing import ClientSecret, SigningOptions
+from .signing import ClientSecret, SignatureVersion, SigningOptions
 from .source import EventConfig
 from .target import Target
+from .workflow import (
+    Method,
+    RecordForm,
+    Template,
+    WorkflowRequest,
+    load_template,
+    unknown_properties,
+)
 
 T = TypeVar("T")
 Kind = Literal["int", "float", "bool", "str", "choice", "list", "codes", "url"]
@@ -46,6 +55,8 @@ MAX_DURATION_S: Final = 7 * 86_400.0
 MAX_RATE: Final = 1_000_000.0
 #: HubSpot rejects maxConcurrentRequests of five or less (spec §1.1, §10 Q4).
 MIN_HUBSPOT_IN_FLIGHT: Final = 6
+#: Where ``--auth api-key`` reads the key when no --api-key is given.
+API_KEY_ENV: Final = "HUBSIM_WORKFLOW_API_KEY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,8 @@ class Setting:
     negative_flag: str | None = None
     #: Extra check on the converted value: a message, or None when fine.
     extra: Callable[[Any], str | None] | None = None
+    #: A file path: a scenario's relative value is relative to its folder.
+    relative_path: bool = False
 
     def range_text(self) -> str:
         """``1 to 1,000`` (for help texts and docs)."""
@@ -278,6 +291,23 @@ def _object_types(values: tuple[str, ...]) -> str | None:
     return None
 
 
+def _template(value: str) -> str | None:
+    try:
+        load_template(value, "")
+    except UsageError as exc:
+        return str(exc)
+    return None
+
+
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}")
+
+
+def _key_name(value: str) -> str | None:
+    if not _HEADER_NAME.fullmatch(value):
+        return "must be a header or parameter name (letters, digits, - and _)"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class SendSettings:
     """
@@ -358,10 +388,11 @@ class SendSettings:
         "Override the profile's attempt count (first try included).",
         low=1, high=100,
     )  # fmt: skip
-    retry_after_ms: bool = setting(
-        False, "--retry-after-ms", "retry_after_ms", "bool",
-        "Read Retry-After as milliseconds (HubSpot's KB says so for workflows; "
-        "default: seconds).",
+    retry_after_unit: str | None = setting(
+        None, "--retry-after-unit", "retry_after_unit", "choice",
+        "How to read a 429's Retry-After: s or ms (default: ms for workflow "
+        "webhooks, as HubSpot's KB says in every language; s otherwise).",
+        choices=("s", "ms"),
     )  # fmt: skip
     time_scale: float = setting(
         1.0, "--time-scale", "time_scale", "float",
@@ -388,20 +419,104 @@ class SendSettings:
         "Check that the target accepts connections before starting.",
         negative_flag="--no-preflight",
     )  # fmt: skip
+    # -- the workflow "Send a webhook" action (app-calls §2) -----------------
+    method: str = setting(
+        "POST", "--method", "method", "choice",
+        "Workflow webhooks: POST, or GET (no body; --workflow-body becomes "
+        "query parameters).", choices=("POST", "GET"),
+    )  # fmt: skip
+    workflow_body: str | None = setting(
+        None, "--workflow-body", "workflow_body", "str",
+        "Workflow webhooks: a customised body, inline JSON or a JSON file, with "
+        "tokens like {{ contact.email }} (default: all properties).",
+        metavar="JSON|FILE", relative_path=True, extra=_template,
+    )  # fmt: skip
+    record_form: str = setting(
+        "legacy", "--record-form", "record_form", "choice",
+        "Workflow webhooks, all properties: legacy (contacts as the v1 contact "
+        "JSON with history) or v3 (the CRM v3 object JSON).",
+        choices=("legacy", "v3"),
+    )  # fmt: skip
+    auth: str = setting(
+        "signature", "--auth", "auth", "choice",
+        "Workflow webhooks: signature (v2, as the docs say), signature-v3 (v2 "
+        "and v3), api-key (--api-key), or none.",
+        choices=("signature", "signature-v3", "api-key", "none"),
+    )  # fmt: skip
+    api_key_name: str | None = setting(
+        None, "--api-key-name", "api_key_name", "str",
+        "With --auth api-key: the header or query parameter that carries the "
+        "key (default: Authorization in a header, api_key in the query).",
+        metavar="NAME", extra=_key_name,
+    )  # fmt: skip
+    api_key_in: str = setting(
+        "header", "--api-key-in", "api_key_in", "choice",
+        "With --auth api-key: send the key in a request header or a query "
+        "parameter.", choices=("header", "query"),
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         validate(self)
         if self.object_types and self.format != "generic":
             raise UsageError("--object-types needs --format generic")
+        if retry.profile(self.retry_profile).batched:
+            for attr, s, default in _WORKFLOW_ONLY:
+                if getattr(self, attr) != default:
+                    raise UsageError(
+                        f"{s.flag} (scenario key {s.key}) is a workflow webhook "
+                        'setting: use hubsim workflow, or retry_profile = "workflow"'
+                    )
+        key_set = self.api_key_name is not None or self.api_key_in != "header"
+        if self.auth != "api-key" and key_set:
+            raise UsageError("--api-key-name and --api-key-in need --auth api-key")
+        template = self.workflow_template()
+        if self.method == "GET" and template is not None:
+            template.check_flat("--workflow-body")
+
+    def workflow_template(self) -> Template | None:
+        """The customised body, read and checked (None: all properties)."""
+        if self.workflow_body is None:
+            return None
+        return load_template(self.workflow_body, "--workflow-body")
+
+    def workflow_request(self) -> WorkflowRequest | None:
+        """The workflow action's set-up (None: a Webhooks API send)."""
+        if retry.profile(self.retry_profile).batched:
+            return None
+        method: Method = "GET" if self.method == "GET" else "POST"
+        form: RecordForm = "v3" if self.record_form == "v3" else "legacy"
+        return WorkflowRequest(method, self.workflow_template(), form)
+
+    @property
+    def signs(self) -> bool:
+        """True when requests are signed (so the client secret is needed)."""
+        if retry.profile(self.retry_profile).batched:
+            return True
+        return self.auth in ("signature", "signature-v3")
+
+    def key_name(self) -> str:
+        """Where --auth api-key puts the key."""
+        if self.api_key_name:
+            return self.api_key_name
+        return "Authorization" if self.api_key_in == "header" else "api_key"
 
     def warnings(self) -> list[str]:
         """What is allowed but not what HubSpot would do."""
+        out = []
         if self.max_concurrent < MIN_HUBSPOT_IN_FLIGHT:
-            return [
+            out.append(
                 f"HubSpot rejects maxConcurrentRequests of {MIN_HUBSPOT_IN_FLIGHT - 1} "
                 f"or less; running with {self.max_concurrent} anyway"
-            ]
-        return []
+            )
+        template = self.workflow_template()
+        if template is not None:
+            out.extend(
+                f"--workflow-body: hubsim has no values for {template.family}.{name}; "
+                "it is sent empty, as HubSpot sends a property the record does not "
+                "have"
+                for name in unknown_properties(template)
+            )
+        return out
 
     def source(self) -> EventConfig:
         """What to generate."""
@@ -427,11 +542,34 @@ class SendSettings:
             max_in_flight=self.max_concurrent,
             timeout_s=self.timeout if self.timeout is not None else prof.timeout_s,
             connect_timeout_s=self.connect_timeout or prof.connect_timeout_s,
-            retry=retry.with_retry_after_unit(
-                policy, 0.001 if self.retry_after_ms else 1.0
-            ),
+            retry=retry.with_retry_after_unit(policy, self._retry_after_unit_s()),
             time_scale=self.time_scale,
             seed=self.seed,
+        )
+
+    def _retry_after_unit_s(self) -> float:
+        unit = self.retry_after_unit
+        if unit is None:
+            unit = "s" if retry.profile(self.retry_profile).batched else "ms"
+        return 0.001 if unit == "ms" else 1.0
+
+    def _signing(self, workflow: WorkflowRequest | None) -> SigningOptions:
+        prof = retry.profile(self.retry_profile)
+        if workflow is None:
+            return SigningOptions(
+                versions=prof.signature_versions, public_url=self.public_url
+            )
+        versions: tuple[SignatureVersion, ...] = ()
+        if self.auth == "signature":
+            versions = ("v2",)
+        elif self.auth == "signature-v3":
+            versions = ("v2", "v3")
+        return SigningOptions(
+            versions=versions,
+            method=workflow.method,
+            public_url=self.public_url,
+            sender="automation",
+            timeout_millis=round(self.delivery().timeout_s * 1000),
         )
 
     def to_options(
@@ -442,11 +580,31 @@ class SendSettings:
         allow_remote: bool = False,
         files: Files | None = None,
         bounds: Bounds | None = None,
+        api_key: ClientSecret | None = None,
     ) -> SendOptions:
-        """The :class:`SendOptions` these settings describe."""
-        prof = retry.profile(self.retry_profile)
-        workflow = not prof.batched
+        """
+        The :class:`SendOptions` these settings describe. ``api_key`` is the
+        value --auth api-key sends.
+        """
+        workflow = self.workflow_request()
         files, bounds = files or Files(), bounds or Bounds()
+        signing = self._signing(workflow)
+        hidden: ClientSecret | None = None
+        if workflow is not None and self.auth == "api-key":
+            if api_key is None:
+                raise UsageError(
+                    "--auth api-key needs the key: --api-key, the "
+                    f"{API_KEY_ENV} environment variable, or api_key in a "
+                    "scenario's [app]"
+                )
+            if self.api_key_in == "header":
+                signing = replace(signing, api_key=(self.key_name(), api_key))
+            else:
+                name = quote(self.key_name(), safe="")
+                hidden = ClientSecret(f"{name}={quote(api_key.reveal(), safe='')}")
+        rate = bounds.rate
+        if workflow is not None and rate is None and bounds.duration_s is None:
+            rate = catalog.WORKFLOW_MAX_RATE
         return SendOptions(
             target_url=target_url,
             secret=secret,
@@ -454,22 +612,16 @@ class SendSettings:
             source=self.source(),
             batch_size=self.batch_size,
             delivery=self.delivery(),
-            signing=SigningOptions(
-                versions=prof.signature_versions,
-                public_url=self.public_url,
-                sender="automation" if workflow else "webhooks",
-                timeout_millis=round(self.delivery().timeout_s * 1000)
-                if workflow
-                else None,
-            ),
+            signing=signing,
             allow_remote=allow_remote,
             preflight=self.preflight,
             ledger_path=files.ledger_path,
             record_path=files.record_path,
             workflow=workflow,
             duration_s=bounds.duration_s,
-            rate=bounds.rate,
+            rate=rate,
             max_requests=bounds.max_requests,
+            hidden_query=hidden,
         )
 
 
@@ -492,7 +644,10 @@ class SendOptions:
     preflight: bool = True
     ledger_path: str | None = None
     record_path: str | None = None
-    workflow: bool = False
+    #: A workflow "Send a webhook" action's set-up (None: Webhooks API batches).
+    workflow: WorkflowRequest | None = None
+    #: Sent in the query on the wire only: an API key (never shown or recorded).
+    hidden_query: ClientSecret | None = None
     #: Stop starting requests after this many seconds (in-flight ones finish).
     duration_s: float | None = None
     #: Open model: start a full batch this many times a second, whatever the
@@ -536,3 +691,14 @@ class Bounds:
     rate: float | None = None
     #: Send at most this many first attempts.
     max_requests: int | None = None
+
+
+#: Settings of the workflow "Send a webhook" action only (hubsim workflow).
+WORKFLOW_ONLY: Final = (
+    "method", "workflow_body", "record_form", "auth", "api_key_name", "api_key_in",
+)  # fmt: skip
+_WORKFLOW_ONLY: Final = tuple(
+    (attr, s, default)
+    for attr, s, default in declared(SendSettings)
+    if attr in WORKFLOW_ONLY
+)

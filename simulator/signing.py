@@ -91,6 +91,11 @@ class ClientSecret:
         return hash(self._value)
 
 
+#: What signs a request that carries no signature (a workflow webhook with
+#: API-key or no authentication): never used to hash, never sent.
+UNSIGNED: Final = ClientSecret("unsigned")
+
+
 def _secret_bytes(secret: ClientSecret | str) -> bytes:
     raw = secret.reveal() if isinstance(secret, ClientSecret) else secret
     return raw.encode()
@@ -263,12 +268,19 @@ class Signer:
             base["X-Forwarded-Proto"] = public.scheme
         self._base = base
 
-    def headers(self, body: bytes, timestamp_ms: int) -> dict[str, str]:
+    def headers(
+        self, body: bytes, timestamp_ms: int, query: str = ""
+    ) -> dict[str, str]:
         """
-        Every header of one attempt; ``timestamp_ms`` is this attempt's send time.
+        Every header of one attempt; ``timestamp_ms`` is this attempt's send
+        time, ``query`` what this request appends to the URL (see
+        :func:`~simulator.target.with_query`): signed as part of the URL.
         """
         headers = dict(self._base)
         ts = str(timestamp_ms)
+        suffix = ""
+        if query:
+            suffix = ("&" if "?" in self.signed_url else "?") + query
         if self._timestamped:
             headers[H_TIMESTAMP] = ts
         if "v1" in self.versions:
@@ -277,10 +289,12 @@ class Signer:
             headers[H_SIGNATURE] = h.hexdigest()
         elif "v2" in self.versions:
             h = self._v2.copy()
+            h.update(suffix.encode())
             h.update(body)
             headers[H_SIGNATURE] = h.hexdigest()
         if "v3" in self.versions:
             m = self._v3.copy()
+            m.update(decode_v3_uri(suffix).encode())
             m.update(body)
             m.update(ts.encode())
             headers[H_SIGNATURE_V3] = base64.b64encode(m.digest()).decode()

@@ -23,8 +23,7 @@ from typing import Protocol
 from .batching import Batch
 from .clock import Clock
 from .ledger import Ledger
-from .pacing import Planned, phase_duration, plan
-from .scenario import Phase
+from .pacing import Phase, Planned, phase_duration, plan
 from .wire import RenderedBlock
 
 #: Awaited when a scenario phase begins: (index, phase).

@@ -163,6 +163,16 @@ class Target:
         return self
 
 
+def with_query(url: str, query: str) -> str:
+    """
+    ``url`` with ``query`` (already percent-encoded) appended after its own
+    query, if any: what a workflow GET with query parameters calls.
+    """
+    if not query:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}{query}"
+
+
 def check_target_url(url: str, allow_remote: bool = False) -> str:
     """
     The canonical form of ``url`` if hubsim may send to it, else TargetError.

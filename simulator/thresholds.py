@@ -43,7 +43,13 @@ METRICS: Final[Mapping[str, tuple[str, str]]] = {
     "max_event_age_s": ("longest occurredAt-to-2xx time of any event", "s"),
     "requests_per_s": ("requests per second over the run", "count"),
     "events_per_s": ("events per second over the run", "count"),
+    "succeeded": ("custom action executions that succeeded outright", "count"),
+    "completed": ("custom action executions blocked, then called back", "count"),
+    "expired": ("custom action executions blocked and never called back", "count"),
+    "failed": ("custom action executions that failed (FAIL_CONTINUE, 4xx)", "count"),
 }
+#: Metrics read from a custom action run's outcomes (gave_up and pending too).
+_OUTCOMES: Final = ("succeeded", "completed", "expired", "failed", "gave_up", "pending")
 #: Other spellings of a metric (bench's --slo used these).
 ALIASES: Final = {
     "errors": "error_rate",
@@ -195,6 +201,10 @@ def measure(metric: str, result: RunResult, from_schedule: bool = False) -> floa
         return 1 - s.success_ratio if s.requests else 0.0
     if metric == "delivered_ratio":
         return ledger.delivered / ledger.generated if ledger.generated else 0.0
+    if result.outcomes and metric in _OUTCOMES:
+        return float(result.outcomes.get(metric, 0))
+    if metric in _OUTCOMES[:4]:
+        return 0.0  # not an action run: none of its executions
     if metric == "gave_up":
         return float(ledger.gave_up)
     if metric == "pending":

@@ -100,6 +100,8 @@ class RenderedBlock:
     array: bool = True
     #: Events per subscription family, when already known (recycled blocks).
     families: tuple[tuple[str, int], ...] = ()
+    #: Query parameters for the URL (a workflow GET), percent-encoded.
+    query: str = ""
 
     def __len__(self) -> int:
         return len(self.event_ids)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +136,16 @@ class RawCapture:
             return
         finally:
             writer.close()
+
+
+@asynccontextmanager
+async def raw_server() -> AsyncIterator[tuple[RawCapture, str]]:
+    """A bare HTTP server on 127.0.0.1; yields it and its base URL."""
+    cap = RawCapture()
+    server = await asyncio.start_server(cap.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield cap, f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -19,6 +19,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NoReturn, TypeVar, cast
 
 import click
@@ -29,7 +30,14 @@ from .. import __version__, outputs, report
 from ..errors import SimulatorError
 from ..outputs import Outputs
 from ..result import ExitCode, RunResult, verdict
-from ..settings import Setting, build, declared, number_text, parse_text
+from ..settings import (
+    API_KEY_ENV,
+    Setting,
+    build,
+    declared,
+    number_text,
+    parse_text,
+)
 from ..signing import ClientSecret
 from ..thresholds import Check, Threshold, parse_rules
 
@@ -62,13 +70,16 @@ _GIVEN: list[str] = []
 
 
 def given_secrets() -> list[str]:
-    """The secrets this invocation was given (--secret, -s, the environment)."""
-    found = [os.environ.get(SECRET_ENV, ""), *_GIVEN]
+    """
+    The secrets this invocation was given (--secret, -s, --api-key, the
+    environment).
+    """
+    found = [os.environ.get(SECRET_ENV, ""), os.environ.get(API_KEY_ENV, ""), *_GIVEN]
     argv = sys.argv[1:]
     for i, arg in enumerate(argv):
-        if arg in ("--secret", "-s") and i + 1 < len(argv):
+        if arg in ("--secret", "-s", "--api-key") and i + 1 < len(argv):
             found.append(argv[i + 1])
-        elif arg.startswith("--secret="):
+        elif arg.startswith(("--secret=", "--api-key=")):
             found.append(arg.partition("=")[2])
     # A short value would garble messages; a real client secret is a UUID.
     return [s for s in found if len(s.strip()) >= 8]
@@ -180,15 +191,21 @@ def settings_options(
     into: str,
     only: Sequence[str] | None = None,
     defaults: Mapping[str, object] | None = None,
+    helps: Mapping[str, str] | None = None,
+    without: Sequence[str] = (),
 ) -> Callable[[F], F]:
     """
-    The flags of every setting ``cls`` declares (or ``only`` those), each
-    spelled, ranged and explained by its declaration; the command receives
-    one ``cls`` instance as ``into``, each value checked by the declaration
-    (one line naming the flag when one is bad).
+    The flags of every setting ``cls`` declares (or ``only`` those, less
+    ``without``), each spelled, ranged and explained by its declaration
+    (``helps`` words one for this command); the command receives one ``cls``
+    instance as ``into``, each value checked by the declaration (one line
+    naming the flag when one is bad).
     """
+    helps = helps or {}
     chosen = [
-        (attr, s, d) for attr, s, d in declared(cls) if only is None or attr in only
+        (attr, replace(s, help=helps[attr]) if attr in helps else s, d)
+        for attr, s, d in declared(cls)
+        if (only is None or attr in only) and attr not in without
     ]
     defaults = defaults or {}
 
@@ -287,6 +304,16 @@ secret_option = click.option(
     is_eager=True,
     callback=_remember_secret,
     help="Your app's client secret (signs requests; never printed).",
+)
+api_key_option = click.option(
+    "--api-key",
+    envvar=API_KEY_ENV,
+    show_envvar=True,
+    metavar="KEY",
+    is_eager=True,
+    callback=_remember_secret,
+    help="With --auth api-key: the key the workflow sends (never printed). For "
+    "HubSpot's own APIs it is 'Bearer <token>'.",
 )
 allow_remote_option = click.option(
     "--allow-remote", is_flag=True, help="Allow a target that is not loopback."
@@ -415,4 +442,5 @@ from . import (  # noqa: E402, F401
     scenario,
     send,
     tools,
+    workflow,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 
 import click
@@ -59,12 +60,6 @@ def _statuses(text: str | None) -> dict[str, int]:
 )
 @settings_options(ActionOptions, "opts")
 @click.option(
-    "--api-port",
-    default=0,
-    type=click.IntRange(0, 65535),
-    help="Port of the local HubSpot callbacks API (0 picks a free one).",
-)
-@click.option(
     "--api-token",
     envvar="HUBSIM_API_TOKEN",
     metavar="TOKEN",
@@ -91,7 +86,6 @@ def action_command(
     secret: str | None,
     definition_path: str | None,
     opts: ActionOptions,
-    api_port: int,
     api_token: str | None,
     callback_statuses: str | None,
     thresholds: tuple[str, ...],
@@ -126,7 +120,6 @@ def action_command(
         definition=definition,
         allow_remote=allow_remote,
         ledger_path=ledger_path,
-        api_port=api_port,
         api_token=api_token,
         statuses=_statuses(callback_statuses),
     )
@@ -137,7 +130,7 @@ def action_command(
         Text(f"{definition.name}: {options.executions:,} executions → ", style="bold")
         + Text(running.target.url)
     )
-    done = run.execute([running], _Announce(view, running), options.executions)
+    done = run.execute([running], Announce(view), options.executions)
     result = done.merged
     out.print(report.render(result))
     out.print(tables.executions(running.report()))
@@ -147,20 +140,24 @@ def action_command(
     )  # fmt: skip
 
 
-class _Announce:
+class Announce:
     """The dashboard, plus a line with the callbacks API's URL once it listens."""
 
-    def __init__(self, view: dashboard.Dashboard, running: ActionRun) -> None:
-        self.view, self.running, self.told = view, running, False
+    def __init__(self, view: dashboard.Dashboard) -> None:
+        self.view, self.told = view, False
+        self.running: ActionRun | None = None
 
-    def start(self, runs: object, total: int | None) -> None:
-        self.view.start([self.running], total)
+    def start(self, runs: Sequence[run.Live], total: int | None) -> None:
+        first = runs[0]
+        self.running = first if isinstance(first, ActionRun) else None
+        self.view.start(runs, total)
 
     def tick(self) -> None:
-        if not self.told and self.running.api_url is not None:
+        running = self.running
+        if not self.told and running is not None and running.api_url is not None:
             self.told = True
             self.view.note(
-                f"HubSpot callbacks API at {self.running.api_url} "
+                f"HubSpot callbacks API at {running.api_url} "
                 "(POST /automation/v4/actions/callbacks/{callbackId}/complete)"
             )
         self.view.tick()

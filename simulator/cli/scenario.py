@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from .. import dashboard, report, run, shipped, tables
+from ..action_scenario import run_action_scenario
 from ..errors import SimulatorError, UsageError
 from ..outputs import Outputs
 from ..result import ExitCode
@@ -16,6 +17,7 @@ from ..target import Target
 from ..thresholds import evaluate
 from . import (
     allow_remote_option,
+    api_key_option,
     cli,
     console,
     err_console,
@@ -27,6 +29,7 @@ from . import (
     threshold_option,
     threshold_rules,
 )
+from .action import Announce
 
 
 @cli.command("run")
@@ -35,6 +38,7 @@ from . import (
     "--target", metavar="URL", help="Send here instead of the scenario's target."
 )
 @secret_option
+@api_key_option
 @click.option(
     "--set",
     "overrides",
@@ -50,6 +54,7 @@ def run_command(
     scenario_path: str,
     target: str | None,
     secret: str | None,
+    api_key: str | None,
     overrides: tuple[str, ...],
     thresholds: tuple[str, ...],
     files: Outputs,
@@ -77,9 +82,23 @@ def run_command(
     out = console()
     if target or scenario.target:
         out.print(Text(f"{scenario.name} → {target or scenario.target}", style="bold"))
+    if scenario.action is not None:
+        acted = run_action_scenario(
+            scenario, target, secret, files.files, allow_remote,
+            Announce(dashboard.Dashboard(out, quiet)),
+        )  # fmt: skip
+        result = acted.completed.merged
+        out.print(report.render(result))
+        out.print(tables.executions(acted.run.report()))
+        checks = evaluate(rules, result)
+        finish(
+            result, out, files, checks, scenario.name,
+            {"actions": acted.run.report()}, summary=False,
+        )  # fmt: skip
+        return
     done = run.run_scenario(
         scenario, target, secret, files.files, allow_remote,
-        dashboard.Dashboard(out, quiet),
+        dashboard.Dashboard(out, quiet), api_key,
     )  # fmt: skip
     result = done.completed.merged
     out.print(report.render(result))
@@ -119,9 +138,14 @@ def validate(paths: tuple[str, ...]) -> None:
             failed = True
             err.print(Text("error: ", style="bold red") + Text(f"{path}: {exc}"))
             continue
+        shape = (
+            f"{scenario.total_events:,} executions"
+            if scenario.action is not None
+            else f"{_count(len(scenario.phases), 'phase')}, "
+            f"{scenario.total_events:,} events"
+        )
         out.print(
-            f"ok  {path}: {scenario.name}, {_count(len(scenario.phases), 'phase')}, "
-            f"{scenario.total_events:,} events, "
+            f"ok  {path}: {scenario.name}, {shape}, "
             f"{_count(len(scenario.thresholds), 'threshold')}"
         )
     if failed:

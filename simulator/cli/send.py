@@ -6,7 +6,7 @@ import click
 
 from .. import dashboard, run
 from ..outputs import Outputs
-from ..settings import SendSettings
+from ..settings import WORKFLOW_ONLY, SendSettings
 from ..thresholds import evaluate
 from . import (
     allow_remote_option,
@@ -27,7 +27,7 @@ from . import (
 @cli.command()
 @click.argument("target_url")
 @secret_option
-@settings_options(SendSettings, "settings")
+@settings_options(SendSettings, "settings", without=WORKFLOW_ONLY)
 @threshold_option
 @output_options()
 @allow_remote_option

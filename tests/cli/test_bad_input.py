@@ -70,11 +70,26 @@ FILES: dict[str, bytes] = {
     "headers-list.jsonl": b'{"t": 0, "url": "x", "headers": [], "encoding": "utf-8",'
     b' "body": "[]"}\n',
     "body.json": b"[]",
+    "method-webhooks.toml": b'method = "GET"\n' + MINIMAL.encode(),
+    "key-no-auth.toml": b'retry_profile = "workflow"\n[app]\napi_key = "hunter22key"\n'
+    + MINIMAL.encode(),
+    "body-missing.toml": b'retry_profile = "workflow"\nworkflow_body = "nope.json"\n'
+    + MINIMAL.encode(),
+    "body-two-objects.toml": b'retry_profile = "workflow"\nworkflow_body = '
+    b'\'{"a": "{{ contact.email }}", "b": "{{ deal.amount }}"}\'\n' + MINIMAL.encode(),
 }
 
 
 def _send(*extra: str) -> list[str]:
     return ["send", URL, "-s", SECRET, *extra]
+
+
+def _workflow(*extra: str) -> list[str]:
+    return ["workflow", URL, "-s", SECRET, *extra]
+
+
+def _action(*extra: str) -> list[str]:
+    return ["action", "http://127.0.0.1:9/actions", "-s", SECRET, *extra]
 
 
 def _bench(*extra: str) -> list[str]:
@@ -560,7 +575,146 @@ CASES: list[tuple[str, list[str], str]] = [
     ("demo binary", ["demo", "{binary.toml}"], "not UTF-8"),
     ("types unknown flag", ["types", "--generics"], "--generics"),
     ("unknown command", ["sned"], "sned"),
+    # workflow webhooks
+    ("workflow no secret", ["workflow", URL], "--secret"),
+    ("workflow method", _workflow("--method", "PUT"), "--method"),
+    ("workflow auth", _workflow("--auth", "basic"), "--auth"),
+    ("workflow body json", _workflow("--workflow-body", "{not"), "--workflow-body"),
+    ("workflow body list", _workflow("--workflow-body", "[1]"), "JSON object"),
+    (
+        "workflow body missing",
+        _workflow("--workflow-body", "{tmp}/nope.json"),
+        "--workflow-body",
+    ),
+    ("workflow body folder", _workflow("--workflow-body", "{tmp}"), "folder"),
+    (
+        "workflow body binary",
+        _workflow("--workflow-body", "{binary.toml}"),
+        "not UTF-8",
+    ),
+    (
+        "workflow body two objects",
+        _workflow(
+            "--workflow-body", '{"a": "{{ contact.email }}", "b": "{{ deal.amount }}"}'
+        ),
+        "one object type",
+    ),
+    (
+        "workflow body product",
+        _workflow("--workflow-body", '{"a": "{{ product.name }}"}'),
+        "a workflow enrols",
+    ),
+    (
+        "workflow body vs types",
+        _workflow("--types", "deal", "--workflow-body", '{"a": "{{ contact.email }}"}'),
+        "--types",
+    ),
+    (
+        "workflow get nested",
+        _workflow("--method", "GET", "--workflow-body", '{"a": {"b": 1}}'),
+        "query parameters",
+    ),
+    ("workflow api key missing", _workflow("--auth", "api-key"), "--api-key"),
+    ("workflow key name alone", _workflow("--api-key-name", "X"), "--auth api-key"),
+    ("workflow key in alone", _workflow("--api-key-in", "query"), "--auth api-key"),
+    (
+        "workflow key name bad",
+        [
+            "workflow",
+            URL,
+            "--auth",
+            "api-key",
+            "--api-key",
+            "hunter22key",
+            "--api-key-name",
+            "a b",
+        ],
+        "--api-key-name",
+    ),
+    ("workflow rate", _workflow("--rate", "0"), "--rate"),
+    ("workflow rate nan", _workflow("--rate", NAN), "--rate"),
+    ("workflow products", _workflow("--types", "product"), "--types"),
+    ("workflow events", _workflow("-n", "0"), "--events"),
+    (
+        "workflow remote",
+        ["workflow", "http://example.com/w", "-s", SECRET],
+        "--allow-remote",
+    ),
+    ("workflow batch size", _workflow("--batch-size", "5"), "--batch-size"),
+    ("send method", _send("--method", "GET"), "--method"),
+    ("run method webhooks", ["run", "{method-webhooks.toml}"], "scenario key method"),
+    ("run key without auth", ["run", "{key-no-auth.toml}"], "api_key"),
+    ("validate body missing", ["validate", "{body-missing.toml}"], "workflow_body"),
+    (
+        "validate two objects",
+        ["validate", "{body-two-objects.toml}"],
+        "one object type",
+    ),
+    # custom workflow actions
+    ("action no secret", ["action", "http://127.0.0.1:9/actions"], "--secret"),
+    ("action definition", _action("--definition", "{tmp}/nope.json"), "--definition"),
+    (
+        "action definition json",
+        _action("--definition", "{not-json.json}"),
+        "--definition",
+    ),
+    ("action executions", _action("-n", "0"), "--executions"),
+    ("action signatures", _action("--signatures", "v1"), "--signatures"),
+    (
+        "action statuses",
+        _action("--callback-statuses", "unknown=200"),
+        "--callback-statuses",
+    ),
+    ("action time scale", _action("--time-scale", NAN), "--time-scale"),
+    ("action async", _action("--async-means", "maybe"), "--async-means"),
+    ("action api port", _action("--api-port", "70000"), "--api-port"),
+    ("action retry after", _action("--retry-after-unit", "min"), "--retry-after-unit"),
+    (
+        "action remote",
+        ["action", "http://example.com/a", "-s", SECRET],
+        "--allow-remote",
+    ),
+    ("action-options no secret", ["action-options", URL], "--secret"),
+    (
+        "action-options field",
+        ["action-options", URL, "-s", SECRET, "--field", "nope"],
+        "--field",
+    ),
+    (
+        "action-options pages",
+        ["action-options", URL, "-s", SECRET, "--max-pages", "0"],
+        "--max-pages",
+    ),
+    ("contract kind", ["contract", URL, "-s", SECRET, "--kind", "foo"], "--kind"),
+    (
+        "contract action definition",
+        [
+            "contract",
+            URL,
+            "-s",
+            SECRET,
+            "--kind",
+            "action",
+            "--definition",
+            "{tmp}/x.json",
+        ],
+        "--definition",
+    ),
     # secrets are never echoed
+    (
+        "api key never echoed",
+        [
+            "workflow",
+            URL,
+            "--auth",
+            "api-key",
+            "--api-key",
+            "hunter22-key",
+            "--seed",
+            "x",
+        ],
+        "--seed",
+    ),
     ("secret pasted as seed", _send("--seed", SECRET), "--seed"),
     ("secret pasted as types", _send("--types", SECRET), "--types"),
     ("secret pasted as format", _send("--format", SECRET), "--format"),
@@ -604,5 +758,6 @@ def test_the_table_covers_every_command():
     commands = {argv[0] for _, argv, _ in CASES}
     assert {
         "send", "receive", "sign", "types", "demo", "run", "validate", "replay",
-        "contract", "bench", "report", "compare",
+        "contract", "bench", "report", "compare", "workflow", "action",
+        "action-options",
     } <= commands  # fmt: skip

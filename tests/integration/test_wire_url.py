@@ -12,8 +12,6 @@ import os
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 import pytest
@@ -30,7 +28,7 @@ from simulator.run import SendOptions, SendRun
 from simulator.settings import SendSettings
 from simulator.signing import ClientSecret, decode_v3_uri, verify_v1, verify_v3
 
-from ..capture import RawCapture
+from ..capture import raw_server
 from ..conftest import SECRET
 
 #: Path and query as given; each must arrive byte for byte.
@@ -49,19 +47,6 @@ GIVEN = [
 def on_wire(given: str) -> bytes:
     """What the request line must carry: the given text; non-ASCII as UTF-8 escapes."""
     return quote(given, safe="".join(chr(c) for c in range(0x21, 0x7F))).encode()
-
-
-@asynccontextmanager
-async def raw_server() -> AsyncIterator[tuple[RawCapture, str]]:
-    """A bare HTTP server on 127.0.0.1; yields it and its base URL."""
-    cap = RawCapture()
-    server = await asyncio.start_server(cap.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        yield cap, f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def _v3_valid(base: str, request) -> bool:

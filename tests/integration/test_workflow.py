@@ -15,6 +15,7 @@ from simulator.events import EventConfig
 from simulator.retry import PROFILES
 from simulator.run import SendOptions, SendRun
 from simulator.signing import SigningOptions
+from simulator.workflow import WorkflowRequest
 
 from ..conftest import SECRET
 
@@ -35,7 +36,7 @@ def _options(url, secret, events=20, **delivery):
         ),
         delivery=DeliveryOptions(**delivery),
         signing=SigningOptions(versions=("v2",), sender="automation"),
-        workflow=True,
+        workflow=WorkflowRequest(),
     )
 
 

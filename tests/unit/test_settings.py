@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from simulator.faults import Faults
 from simulator.settings import SendSettings, build, check, declared, parse_text
 from simulator.signing import ClientSecret
 
+from ..doc_tables import rows
+
+KEY = ClientSecret("k")
 README = (Path(__file__).parents[2] / "scenarios" / "README.md").read_text()
 
 
@@ -30,18 +34,28 @@ class TestDeclarations:
 
     @pytest.mark.parametrize("cls", [SendSettings, Faults])
     def test_every_key_is_documented(self, cls):
-        """Each scenario key appears in scenarios/README.md with its flag."""
+        """scenarios/README.md has each key's row exactly as declared."""
 
         for _, s, _ in declared(cls):
             assert s.key is not None, s.flag
-            assert f"`{s.key}`" in README, s.key
-            assert f"`{s.negative_flag or s.flag}`" in README, s.flag
+        for row in rows(cls):
+            assert row in README, f"regenerate with python -m tests.doc_tables: {row}"
+
+    def test_no_stale_rows(self):
+        """Every settings row in the README is a declared key (none left over)."""
+
+        documented = {
+            line
+            for line in README.splitlines()
+            if line.startswith("| `") and len(re.split(r"(?<!\\)\|", line)) == 7
+        }
+        assert set(rows(SendSettings)) | set(rows(Faults)) == documented
 
     def test_send_flags_all_have_scenario_keys(self):
         """The keys the CLI and scenarios had drifted apart on now exist."""
 
         keys = {s.key for _, s, _ in declared(SendSettings)}
-        assert {"connect_timeout_s", "retry_after_ms", "start_time"} <= keys
+        assert {"connect_timeout_s", "retry_after_unit", "start_time"} <= keys
 
 
 class TestCheck:
@@ -93,14 +107,25 @@ class TestCheck:
     def test_to_options_builds_the_typed_tree(self):
         """Flat settings become the nested source, delivery and signing options."""
 
-        settings = SendSettings(
-            retry_profile="workflow", connect_timeout=1.5, retry_after_ms=True
-        )
+        settings = SendSettings(retry_profile="workflow", connect_timeout=1.5)
         options = settings.to_options("http://127.0.0.1:1/h", ClientSecret("k"))
         assert options.workflow
         assert 1.5 == options.delivery.connect_timeout_s
         assert 0.001 == options.delivery.retry.retry_after_unit_s
         assert ("v2",) == options.signing.versions
+        assert 20.0 == options.rate
+
+    def test_retry_after_unit_defaults_by_sender(self):
+        """Workflows read Retry-After as ms (HubSpot's KB), webhooks as seconds."""
+
+        def unit(**kw):
+            options = SendSettings(**kw).to_options("http://127.0.0.1:1/h", KEY)
+            return options.delivery.retry.retry_after_unit_s
+
+        assert 1.0 == unit()
+        assert 0.001 == unit(retry_profile="workflow")
+        assert 1.0 == unit(retry_profile="workflow", retry_after_unit="s")
+        assert 0.001 == unit(retry_after_unit="ms")
 
 
 def _setting(flag):

@@ -1,0 +1,264 @@
+"""
+The built-in custom action endpoint: a stand-in for an app's ``actionUrl``,
+so an action scenario runs end to end without the app (``hubsim run
+custom-action``), the way the built-in receiver stands in for a webhook
+receiver.
+
+It does what a careful app does: refuses requests whose v2 signature is
+wrong or whose v3 is wrong or stale (401), and answers each execution by its
+share of :class:`Behaviour`: ``SUCCESS`` with the definition's outputs,
+``FAIL_CONTINUE``, ``BLOCK`` and a callback to the callbacks API after
+``callback_delay_s``, or ``BLOCK`` with ``hs_expiration_duration`` and no
+callback, so the execution expires. ``error_rate`` answers 503 to that share
+of requests, which HubSpot retries with the same callbackId.
+
+Answers follow the shares exactly, in arrival order (300 executions at a third
+each: 100 of each), so a scenario's thresholds can count on them; the 503s
+are drawn from ``seed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import aiohttp
+from aiohttp import web
+from yarl import URL
+
+from . import transport
+from .actions import Definition, FieldSpec, is_duration
+from .errors import UsageError
+from .receiver import called_url
+from .settings import setting, validate
+from .signing import (
+    H_SIGNATURE,
+    H_SIGNATURE_V3,
+    H_TIMESTAMP,
+    H_VERSION,
+    ClientSecret,
+    verify_v2,
+    verify_v3,
+)
+
+#: The one path it serves executions on (any path works; this one is shown).
+PATH: Final = "/actions/execute"
+MAX_BODY: Final = 1024 * 1024
+
+
+def _duration(text: str) -> str | None:
+    if is_duration(text):
+        return None
+    return "must be an ISO 8601 duration of at most a year, like PT2H or P1D"
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """
+    How the built-in action endpoint answers: shares of executions (together
+    at most 1; the rest succeed) and how blocked ones end.
+    """
+
+    block: float = setting(
+        0.0, "--block", "block", "float",
+        "Share answered BLOCK, then completed through the callbacks API after "
+        "callback_delay_s.", low=0, high=1, metavar="P",
+    )  # fmt: skip
+    expire: float = setting(
+        0.0, "--expire", "expire", "float",
+        "Share answered BLOCK with hs_expiration_duration and never called "
+        "back: they expire.", low=0, high=1, metavar="P",
+    )  # fmt: skip
+    fail_continue: float = setting(
+        0.0, "--fail-continue", "fail_continue", "float",
+        "Share answered FAIL_CONTINUE.", low=0, high=1, metavar="P",
+    )  # fmt: skip
+    error_rate: float = setting(
+        0.0, "--error-rate", "error_rate", "float",
+        "Share of requests answered 503 (HubSpot retries them).", low=0, high=1,
+        metavar="P",
+    )  # fmt: skip
+    callback_delay_s: float = setting(
+        0.3, "--callback-delay", "callback_delay_s", "float",
+        "Seconds between a BLOCK answer and its callback.", low=0, high=3600,
+        metavar="SECONDS",
+    )  # fmt: skip
+    expiration: str = setting(
+        "PT2H", "--expiration", "expiration", "str",
+        "hs_expiration_duration of executions that expire (ISO 8601).",
+        metavar="DURATION", extra=_duration,
+    )  # fmt: skip
+    latency_ms: float = setting(
+        0.0, "--latency", "latency_ms", "float", "Answer after this many ms.",
+        low=0, high=60_000, metavar="MS",
+    )  # fmt: skip
+    seed: int | None = setting(
+        None, "--app-seed", "seed", "int",
+        "Makes the answers reproducible.", low=0, high=2**64 - 1,
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if self.block + self.expire + self.fail_continue > 1 + 1e-9:
+            raise UsageError(
+                "block + expire + fail_continue must be at most 1 (the rest succeed)"
+            )
+
+
+class Shares:
+    """
+    Hands out answers in exact proportion: each next one goes to the answer
+    furthest behind its share, so after n executions every count is its share
+    of n, rounded.
+
+    >>> shares = Shares(Behaviour(block=0.5))
+    >>> [shares.next() for _ in range(4)]
+    ['callback', 'success', 'callback', 'success']
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        b = behaviour
+        rest = max(0.0, 1.0 - b.block - b.expire - b.fail_continue)
+        self.shares = (
+            ("callback", b.block),
+            ("expire", b.expire),
+            ("fail_continue", b.fail_continue),
+            ("success", rest),
+        )
+        self.counts = dict.fromkeys((name for name, _ in self.shares), 0)
+        self.n = 0
+
+    def next(self) -> str:
+        """The next execution's answer."""
+        self.n += 1
+        name, _ = max(self.shares, key=lambda s: s[1] * self.n - self.counts[s[0]])
+        self.counts[name] += 1
+        return name
+
+
+def sample_outputs(definition: Definition) -> dict[str, str]:
+    """A value of the right type for every output the definition declares."""
+    return {f.name: _sample(f) for f in definition.outputs}
+
+
+def _sample(spec: FieldSpec) -> str:
+    if spec.type == "enumeration" and spec.options:
+        return spec.options[0]
+    if spec.type == "number":
+        return "1"
+    if spec.type == "bool":
+        return "true"
+    return f"{spec.name}-ok"
+
+
+@dataclass
+class ActionApp:
+    """
+    The endpoint for one run: its secret, the definition, the behaviour, and
+    where the callbacks API is (known once the run listens).
+    """
+
+    secret: ClientSecret
+    definition: Definition
+    behaviour: Behaviour
+    api_base: Callable[[], str | None]
+    token: str
+    answers: dict[str, int] = field(default_factory=dict)
+    callbacks: dict[int, int] = field(default_factory=dict)
+    refused: int = 0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _client: aiohttp.ClientSession | None = None
+
+    def app(self) -> web.Application:
+        """The endpoint as an aiohttp application (every POST path)."""
+        rng = random.Random(self.behaviour.seed)
+        shares = Shares(self.behaviour)
+        outputs = sample_outputs(self.definition)
+        b = self.behaviour
+
+        async def execute(request: web.Request) -> web.Response:
+            body = await request.read()
+            if (problem := self._check(request, body)) is not None:
+                self.refused += 1
+                return web.json_response({"message": problem}, status=401)
+            if b.latency_ms:
+                await asyncio.sleep(b.latency_ms / 1000)
+            if rng.random() < b.error_rate:
+                return web.json_response({"message": "try again later"}, status=503)
+            try:
+                callback_id = str(json.loads(body)["callbackId"])
+            except (ValueError, KeyError, TypeError):
+                return web.json_response({"message": "no callbackId"}, status=400)
+            answer = shares.next()
+            self.answers[answer] = self.answers.get(answer, 0) + 1
+            if answer == "success":
+                return web.json_response({"outputFields": outputs})
+            if answer == "fail_continue":
+                state = {"hs_execution_state": "FAIL_CONTINUE"}
+                return web.json_response({"outputFields": state})
+            if answer == "expire":
+                blocked = {
+                    "hs_execution_state": "BLOCK",
+                    "hs_expiration_duration": b.expiration,
+                }
+                return web.json_response({"outputFields": blocked})
+            task = asyncio.ensure_future(self._call_back(callback_id, outputs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return web.json_response({"outputFields": {"hs_execution_state": "BLOCK"}})
+
+        async def on_startup(_: web.Application) -> None:
+            self._client = transport.session(10, 10.0)
+
+        async def on_cleanup(_: web.Application) -> None:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._client is not None:
+                await self._client.close()
+
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_post("/{tail:.*}", execute)
+        app.on_startup.append(on_startup)
+        app.on_cleanup.append(on_cleanup)
+        return app
+
+    def _check(self, request: web.Request, body: bytes) -> str | None:
+        headers = request.headers
+        url = called_url(request)
+        sig = headers.get(H_SIGNATURE)
+        if sig is None or headers.get(H_VERSION, "").lower() != "v2":
+            return "missing v2 signature"
+        if not verify_v2(self.secret, request.method, url, body, sig):
+            return "bad v2 signature"
+        sig_v3 = headers.get(H_SIGNATURE_V3)
+        if sig_v3 is not None:
+            now = int(time.time() * 1000)
+            ts = headers.get(H_TIMESTAMP, "")
+            if (
+                verify_v3(self.secret, request.method, url, body, sig_v3, ts, now)
+                != "ok"
+            ):
+                return "bad or stale v3 signature"
+        return None
+
+    async def _call_back(self, callback_id: str, outputs: dict[str, str]) -> None:
+        await asyncio.sleep(self.behaviour.callback_delay_s)
+        base = self.api_base()
+        if base is None or self._client is None:
+            return
+        url = f"{base}/automation/v4/actions/callbacks/{callback_id}/complete"
+        body = {"outputFields": {**outputs, "hs_execution_state": "SUCCESS"}}
+        headers = {
+            "Authorization": f"Bearer {self.token}",
+            "Content-Type": "application/json",
+        }
+        answer = await transport.send(
+            self._client, URL(url), json.dumps(body).encode(), headers
+        )
+        key = answer.status or 0
+        self.callbacks[key] = self.callbacks.get(key, 0) + 1
