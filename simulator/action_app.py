@@ -20,8 +20,10 @@ are drawn from ``seed``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +33,7 @@ import aiohttp
 from aiohttp import web
 from yarl import URL
 
-from . import transport
+from . import aio, transport
 from .actions import Definition, FieldSpec, is_duration
 from .errors import UsageError
 from .receiver import called_url
@@ -262,3 +264,42 @@ class ActionApp:
         )
         key = answer.status or 0
         self.callbacks[key] = self.callbacks.get(key, 0) + 1
+
+
+def serve(
+    app: ActionApp,
+    port: int,
+    on_listening: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """
+    Serve the endpoint on 127.0.0.1 until Ctrl-C or SIGTERM (``hubsim
+    action-app``); its answers by kind when it stops.
+    """
+    return aio.run(_serve(app, port, on_listening))
+
+
+async def _serve(
+    app: ActionApp, port: int, on_listening: Callable[[str], None] | None
+) -> dict[str, int]:
+    runner = web.AppRunner(app.app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise UsageError(
+            f"--port: cannot listen on 127.0.0.1:{port}: "
+            f"{(exc.strerror or str(exc)).lower()}"
+        ) from None
+    if on_listening is not None:
+        on_listening(f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return dict(app.answers)

@@ -129,6 +129,11 @@ class ActionOptions:
         "Do not retry timed-out executions (undocumented; default: retried like "
         "a 5xx).",
     )  # fmt: skip
+    require_typed_outputs: bool = setting(
+        False, "--require-typed-outputs", "require_typed_outputs", "bool",
+        "Refuse callbacks without typedOutputs (the current docs require it; the "
+        "v4 spec, and hubsim by default, do not).",
+    )  # fmt: skip
     api_port: int = setting(
         0, "--api-port", "api_port", "int",
         "Port of the local HubSpot callbacks API (0 picks a free one).",
@@ -374,7 +379,12 @@ class ActionRun:
         self._wake = asyncio.Event()
         await preflight(self.target.url, 3.0)
         runner = web.AppRunner(
-            create_app(self.registry, self.options.api_token, self.options.statuses),
+            create_app(
+                self.registry,
+                self.options.api_token,
+                self.options.statuses,
+                self.options.require_typed_outputs,
+            ),
             access_log=None,
         )
         await runner.setup()

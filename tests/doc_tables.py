@@ -6,8 +6,13 @@ tests/unit/test_settings.py checks the README holds exactly these rows.
 
 from __future__ import annotations
 
+from simulator.action_app import Behaviour
+from simulator.executions import ActionOptions
 from simulator.faults import Faults
 from simulator.settings import SendSettings, declared, number_text
+
+#: Every class whose settings scenarios/README.md tabulates.
+DOCUMENTED = (SendSettings, Faults, ActionOptions, Behaviour)
 
 _KINDS = {"int": "integer", "float": "number", "bool": "boolean", "url": "URL"}
 
@@ -34,6 +39,8 @@ def _default(s, default) -> str:
         return "true" if default else "false"
     if isinstance(default, str):
         return f'`"{default}"`'
+    if isinstance(default, tuple):
+        return "`[" + ", ".join(f'"{v}"' for v in default) + "]`"
     return number_text(default)
 
 
@@ -55,5 +62,5 @@ def rows(cls: type) -> list[str]:
 
 
 if __name__ == "__main__":
-    for cls in (SendSettings, Faults):
+    for cls in DOCUMENTED:
         print("\n".join(rows(cls)), end="\n\n")

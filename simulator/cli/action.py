@@ -10,11 +10,13 @@ from dataclasses import replace
 import click
 from rich.text import Text
 
-from .. import actions, dashboard, options_fetch, report, run, tables
+from .. import action_app, actions, dashboard, options_fetch, report, run, tables
+from ..action_app import ActionApp, Behaviour
 from ..errors import UsageError
 from ..executions import ActionOptions, ActionRun
 from ..outputs import Outputs
 from ..result import ExitCode
+from ..target import Target
 from ..thresholds import evaluate
 from . import (
     allow_remote_option,
@@ -48,8 +50,22 @@ def _statuses(text: str | None) -> dict[str, int]:
     return out
 
 
+def _print_definition(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+    if value:
+        click.echo(json.dumps(actions.DEFAULT_JSON, indent=2))
+        ctx.exit(0)
+
+
 @cli.command("action")
 @click.argument("action_url")
+@click.option(
+    "--print-definition",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_definition,
+    help="Print the default definition as JSON (to copy and edit) and exit.",
+)
 @secret_option
 @click.option(
     "--definition",
@@ -107,6 +123,7 @@ def action_command(
       hubsim action http://127.0.0.1:3000/actions/send -s $SECRET -n 300
       hubsim action URL -s $SECRET --definition action.json --time-scale 3600
       hubsim action URL -s $SECRET --api-port 9090 --api-token t0k3n --ledger l.jsonl
+      hubsim action URL --print-definition > action.json
     """
     definition = (
         actions.load_definition(definition_path) if definition_path else actions.DEFAULT
@@ -167,6 +184,73 @@ class Announce:
 
     def stop(self) -> None:
         self.view.stop()
+
+
+@cli.command("action-app")
+@click.option(
+    "--port",
+    "-p",
+    default=3000,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@secret_option
+@click.option(
+    "--definition",
+    "definition_path",
+    metavar="FILE.json",
+    help="The action definition its SUCCESS outputs follow (default: the built-in).",
+)
+@click.option(
+    "--api-base",
+    default="http://127.0.0.1:9090",
+    show_default=True,
+    metavar="URL",
+    help="Where it calls back: the URL `hubsim action` prints (--api-port there).",
+)
+@click.option(
+    "--api-token",
+    default="hubsim",
+    show_default=True,
+    metavar="TOKEN",
+    help="The Bearer token it calls back with.",
+)
+@settings_options(Behaviour, "behaviour")
+def action_app_command(
+    port: int,
+    secret: str | None,
+    definition_path: str | None,
+    api_base: str,
+    api_token: str,
+    behaviour: Behaviour,
+) -> None:
+    """
+    Serve the built-in custom action endpoint on 127.0.0.1: it verifies
+    signatures and answers SUCCESS, FAIL_CONTINUE, or BLOCK and calls back
+    (or lets the execution expire), in the shares you give. The other side
+    of `hubsim action`, for trying it without an app.
+
+    \b
+    Examples:
+      hubsim action-app -s $SECRET --block 0.5 --expire 0.1 &
+      hubsim action http://127.0.0.1:3000/actions/execute -s $SECRET \\
+          --api-port 9090 --api-token hubsim --time-scale 3600
+    """
+    if not Target.parse(api_base, "--api-base").loopback:
+        raise UsageError(
+            "--api-base: hubsim's callbacks API listens on 127.0.0.1; give that URL"
+        )
+    definition = (
+        actions.load_definition(definition_path) if definition_path else actions.DEFAULT
+    )
+    app = ActionApp(
+        client_secret(secret), definition, behaviour, lambda: api_base, api_token
+    )
+    answers = action_app.serve(
+        app, port, lambda url: print(f"listening on {url}", flush=True)
+    )
+    console().print(f"answered: {answers or 'nothing'}")
 
 
 @cli.command("action-options")

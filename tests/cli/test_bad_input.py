@@ -674,6 +674,28 @@ CASES: list[tuple[str, list[str], str]] = [
         ["action", "http://example.com/a", "-s", SECRET],
         "--allow-remote",
     ),
+    ("action-app no secret", ["action-app"], "--secret"),
+    (
+        "action-app shares",
+        ["action-app", "-s", SECRET, "--block", "0.8", "--expire", "0.8"],
+        "at most 1",
+    ),
+    (
+        "action-app expiration",
+        ["action-app", "-s", SECRET, "--expiration", "2h"],
+        "--expiration",
+    ),
+    ("action-app port", ["action-app", "-s", SECRET, "--port", "70000"], "--port"),
+    (
+        "action-app api base",
+        ["action-app", "-s", SECRET, "--api-base", "http://example.com"],
+        "--api-base",
+    ),
+    (
+        "action-app definition",
+        ["action-app", "-s", SECRET, "--definition", "{tmp}/x.json"],
+        "--definition",
+    ),
     ("action-options no secret", ["action-options", URL], "--secret"),
     (
         "action-options field",
@@ -759,5 +781,5 @@ def test_the_table_covers_every_command():
     assert {
         "send", "receive", "sign", "types", "demo", "run", "validate", "replay",
         "contract", "bench", "report", "compare", "workflow", "action",
-        "action-options",
+        "action-options", "action-app",
     } <= commands  # fmt: skip

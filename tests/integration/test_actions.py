@@ -202,6 +202,22 @@ class TestCallbacksApi:
         assert 204 == dated[0]
         assert 3 == len(done)
 
+    async def test_typed_outputs_can_be_required(self):
+        """--require-typed-outputs: a callback without typedOutputs gets 400."""
+
+        from simulator.callbacks import create_app
+
+        done: list = []
+        registry = self._registry(done)
+        plain = {"outputFields": {"message_id": "m"}}
+        typed = {**plain, "typedOutputs": {"message_id": "m"}}
+        async with serve_app(create_app(registry, require_typed=True)) as server:
+            refused = await self._post(server, self.PATH.format("ap-1-2-1-0"), plain)
+            accepted = await self._post(server, self.PATH.format("ap-1-2-1-0"), typed)
+        assert 400 == refused[0]
+        assert "typedOutputs" in refused[1]["errors"][0]["message"]
+        assert 204 == accepted[0]
+
 
 class TestActionContract:
     async def _contract(self, app, **kw):
