@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
 from . import aio
+from .declarations import setting, validate
 from .errors import UsageError
 from .ledger import Ledger
 from .result import RunResult
@@ -41,8 +42,6 @@ from .settings import (
     Bounds,
     SendOptions,
     SendSettings,
-    setting,
-    validate,
 )
 from .signing import ClientSecret
 from .stats import Stats

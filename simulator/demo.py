@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from . import aio, transport
 from .errors import SimulatorError, UsageError
-from .run import ScenarioRun, View, run_scenario
+from .run import View
 from .scenario import Scenario
+from .scenario_run import ScenarioRun, run_scenario
 from .target import Target
 from .thresholds import Check, evaluate
 

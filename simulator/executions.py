@@ -40,12 +40,13 @@ from .actions import (
 from .batching import Batch
 from .callbacks import Registry, create_app
 from .clock import Clock, SystemClock
+from .declarations import setting, validate
 from .delivery import Attempt, DeliveryEngine, DeliveryOptions
 from .errors import UsageError
 from .ledger import Ledger, LedgerFile
 from .ledger import Outcome as EventOutcome
 from .result import RunResult
-from .settings import MAX_EVENTS, MAX_IN_FLIGHT, MAX_RATE, setting, validate
+from .settings import MAX_EVENTS, MAX_IN_FLIGHT, MAX_RATE
 from .signing import ClientSecret, SignatureVersion, Signer, SigningOptions
 from .stats import LatencyHistogram, Stats
 from .streams import BatchStream, CountedStream, OpenStream

@@ -14,8 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from .declarations import setting, validate
 from .errors import UsageError
-from .settings import setting, validate
 
 #: How long an injected hang lasts: well past any sender timeout, and bounded
 #: so a stopped sender does not leave a handler behind for ever.

@@ -1,8 +1,9 @@
 """
 The composer: source → stream → signer → engine → stats and ledger, for one
 run or several at once, with Ctrl-C handling and an optional live view.
-The CLI calls the synchronous entry points (:func:`execute`,
-:func:`run_scenario`); library users can await :meth:`SendRun.execute`::
+The CLI calls the synchronous :func:`execute` (scenario files:
+:mod:`simulator.scenario_run`); library users can await
+:meth:`SendRun.execute`::
 
     options = SendOptions("http://127.0.0.1:8080/hook", ClientSecret("..."))
     result = await SendRun(options).execute()
@@ -15,7 +16,6 @@ import asyncio
 import contextlib
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
@@ -27,7 +27,6 @@ from .delivery import Attempt, DeliveryEngine, DeliveryOptions, HeaderSource
 from .errors import SecretError, UsageError
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
 from .pacing import Phase
-from .receiver import ReceiverConfig, ReceiverServer
 from .recording import (
     PacedReplay,
     RecordedHeaders,
@@ -36,8 +35,7 @@ from .recording import (
     signing_of,
 )
 from .result import RunResult, merge_results
-from .scenario import Scenario
-from .settings import Files, SendOptions
+from .settings import SendOptions
 from .signing import UNSIGNED, ClientSecret, Signer, SigningOptions
 from .source import EventSource
 from .stats import Stats
@@ -56,7 +54,6 @@ __all__ = [
     "is_loopback",
     "preflight",
     "replay",
-    "run_scenario",
 ]
 
 #: How often a run samples requests in flight and the backlog.
@@ -479,136 +476,3 @@ async def execute_async(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-
-
-# ---------------------------------------------------------------------------
-# Scenarios
-# ---------------------------------------------------------------------------
-def check_scenario(scenario: Scenario) -> None:
-    """
-    Build what every app of ``scenario`` would send, sending nothing, so that
-    a scenario `hubsim validate` accepts is one `hubsim run` starts
-    (SimulatorError otherwise: e.g. types that make no events).
-    """
-    if scenario.action is not None:
-        return  # loading checked the [action] table and its definition
-    for i in range(len(scenario.apps)):
-        options = scenario.options_for(
-            i, "http://127.0.0.1:1/check", ClientSecret("check"),
-            api_key=ClientSecret("check"),
-        )  # fmt: skip
-        if options.workflow is not None:
-            WorkflowSource(options.source, options.workflow)
-        else:
-            EventSource(options.source)
-
-
-@dataclass(frozen=True, slots=True)
-class ScenarioRun:
-    """A scenario's runs (one per app), where they went, and their results."""
-
-    target: str
-    builtin: bool
-    runs: tuple[SendRun, ...]
-    completed: Completed
-
-
-def run_scenario(
-    scenario: Scenario,
-    target: str | None = None,
-    secret: str | None = None,
-    files: Files | None = None,
-    allow_remote: bool = False,
-    view: View | None = None,
-    api_key: str | None = None,
-) -> ScenarioRun:
-    """
-    Run every app of a scenario at once. Without a target (here or in the
-    file) it runs against the built-in receiver, set up by its [receiver]
-    table, which phases with ``receiver_down`` take down and bring back.
-    ``api_key`` is what workflow webhooks with API-key auth send (instead of
-    the apps' own ``api_key``).
-    """
-    url = target or scenario.target
-    if url is None:
-        return aio.run(_against_builtin(scenario, secret, files, view))
-    if any(p.receiver_down for p in scenario.phases):
-        raise UsageError("receiver_down phases need the built-in receiver: no target")
-    key = ClientSecret(api_key) if api_key else None
-    runs = _scenario_runs(scenario, url, secret, files, allow_remote, None, (), key)
-    return ScenarioRun(url, False, runs, execute(runs, view, scenario.total_events))
-
-
-def _scenario_runs(
-    scenario: Scenario,
-    url: str,
-    secret: str | None,
-    files: Files | None,
-    allow_remote: bool,
-    on_phase: PhaseHook | None,
-    keys: Sequence[ClientSecret] = (),
-    api_key: ClientSecret | None = None,
-) -> tuple[SendRun, ...]:
-    runs = []
-    for i, app in enumerate(scenario.apps):
-        if not app.settings.signs:
-            key = UNSIGNED
-        else:
-            key = keys[i] if keys else ClientSecret(app.secret or secret or "")
-        options = scenario.options_for(
-            i, url, key, files if i == 0 else None, allow_remote, api_key
-        )
-        runs.append(
-            SendRun(
-                options,
-                phases=scenario.phases_for(app),
-                on_phase=on_phase if i == 0 else None,
-            )
-        )
-    return tuple(runs)
-
-
-async def _against_builtin(
-    scenario: Scenario, secret: str | None, files: Files | None, view: View | None
-) -> ScenarioRun:
-    # Each app its own secret, as on HubSpot; the receiver knows them all.
-    keys = [
-        ClientSecret((secret if i == 0 else None) or a.secret or str(uuid.uuid4()))
-        for i, a in enumerate(scenario.apps)
-    ]
-    # auth is a top-level key: every app of a scenario shares it.
-    settings = scenario.app.settings
-    api_key: ClientSecret | None = None
-    checked: tuple[str, str, ClientSecret] | None = None
-    if settings.auth == "api-key" and not settings.signs:
-        api_key = ClientSecret(scenario.app.api_key or str(uuid.uuid4()))
-        checked = (settings.key_name(), settings.api_key_in, api_key)
-    config = ReceiverConfig(
-        secret=keys[0] if settings.signs else None,
-        more_secrets=tuple(keys[1:]),
-        faults=scenario.receiver,
-        api_key=checked,
-    )
-    server = ReceiverServer(config)
-    await server.start()
-    url = f"http://127.0.0.1:{server.port}/webhooks/hubspot"
-    if view is not None:
-        view.note(f"{scenario.name} → built-in receiver {url}")
-
-    async def on_phase(index: int, phase: Phase) -> None:
-        if phase.receiver_down:
-            await server.pause()
-        else:
-            await server.resume()
-        if view is not None:
-            state = "receiver DOWN" if phase.receiver_down else "receiver up"
-            view.note(f"phase {index + 1}: {phase.name} ({state})")
-
-    try:
-        runs = _scenario_runs(
-            scenario, url, None, files, False, on_phase, keys, api_key
-        )
-        completed = await execute_async(runs, view, scenario.total_events)
-    finally:
-        await server.close()
-    return ScenarioRun(url, True, runs, completed)

@@ -17,17 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 from . import catalog, retry
-from .action_app import Behaviour
+from .answers import Behaviour
 from .errors import SimulatorError
 from .executions import ActionOptions
 from .faults import Faults
 from .pacing import Phase, phase_events
-from .settings import (
-    Bounds,
-    Files,
-    SendOptions,
-    SendSettings,
-)
+from .settings import Bounds, Files, SendOptions, SendSettings
 from .signing import ClientSecret
 from .thresholds import Threshold
 

@@ -20,33 +20,24 @@ from pathlib import Path
 from typing import Any, Final
 
 from . import catalog
-from .action_app import Behaviour
 from .actions import load_definition
+from .answers import Behaviour
+from .declarations import SECRET_LIKE, Setting, check, construct, declared
 from .errors import SimulatorError, UsageError
 from .executions import ActionOptions
 from .faults import Faults
 from .pacing import Phase, phase_events
 from .scenario import (
     MAX_APPS,
-    MAX_FILE_BYTES,
     MAX_PHASES,
     ActionPart,
     App,
     Scenario,
     ScenarioError,
 )
-from .settings import (
-    MAX_DURATION_S,
-    MAX_EVENTS,
-    MAX_RATE,
-    SECRET_LIKE,
-    SendSettings,
-    Setting,
-    check,
-    construct,
-    declared,
-)
+from .settings import MAX_DURATION_S, MAX_EVENTS, MAX_RATE, SendSettings
 from .thresholds import Threshold, parse_threshold
+from .toml_text import apply_override, key_lines, read_text
 
 _ENV_RE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -68,17 +59,17 @@ def load_scenario(
     """
     where = str(path)
     if text is None:
-        text = _read(Path(path))
+        text = read_text(Path(path))
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"{where}: not valid TOML: {exc}"]) from None
     except RecursionError:
         raise ScenarioError([f"{where}: not valid TOML: nested too deeply"]) from None
-    lines = _key_lines(text)
+    lines = key_lines(text)
     problems: list[str] = []
     for item in overrides:
-        _apply_override(data, item, problems, where)
+        apply_override(data, item, problems, where)
     checker = _Checker(where, lines, problems, os.environ if env is None else env)
     scenario = checker.scenario(data) if not problems else None
     if problems:
@@ -88,99 +79,6 @@ def load_scenario(
         raise ScenarioError(problems)
     assert scenario is not None
     return scenario
-
-
-def _read(path: Path) -> str:
-    try:
-        if path.is_dir():
-            raise ScenarioError([f"{path}: is a folder, not a scenario file"])
-        raw = path.read_bytes()[: MAX_FILE_BYTES + 1]
-    except OSError as exc:
-        raise ScenarioError([f"{path}: cannot read: {exc.strerror}"]) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError([f"{path}: larger than 1 MiB; not a scenario file"])
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(
-            [f"{path}: not UTF-8 text (byte {exc.start + 1}); not a scenario file"]
-        ) from None
-
-
-_INDEXED: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)\[(\d{1,4})\]")
-_PLAIN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-
-
-def _apply_override(
-    data: dict[str, Any], item: str, problems: list[str], where: str
-) -> None:
-    """``--set key.path=value``: a TOML value, or a bare word as a string."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        problems.append(f"{where}: --set {item!r}: expected key.path=value")
-        return
-    try:
-        value: Any = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # a bare word: take it as a string
-    parts = key.split(".")
-    node: Any = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        indexed = _INDEXED.fullmatch(part)
-        if indexed is None and _PLAIN.fullmatch(part) is None:
-            problems.append(
-                f"{where}: --set {key}: {part!r} is not a key or key[index]"
-            )
-            return
-        if indexed:
-            seq = node.get(indexed.group(1)) if isinstance(node, dict) else None
-            pos = int(indexed.group(2))
-            if not isinstance(seq, list) or pos >= len(seq):
-                shown = ".".join(parts[: i + 1])
-                problems.append(f"{where}: --set {key}: there is no {shown}")
-                return
-            if last:
-                seq[pos] = value
-                return
-            node = seq[pos]
-        elif last:
-            node[part] = value
-            return
-        else:
-            node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            problems.append(f"{where}: --set {key}: {part} is not a table")
-            return
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    """
-    Line numbers of tables and keys, by path (``phases[1].rate``).
-
-    tomllib keeps no positions, so the file is scanned once more, line by line;
-    good enough for the headers and ``key = value`` lines scenarios use.
-    """
-    lines: dict[str, int] = {}
-    table = ""
-    counts: dict[str, int] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if m := re.match(r"^\[\[\s*([^\]]+?)\s*\]\]", line):
-            name = m.group(1)
-            counts[name] = counts.get(name, -1) + 1
-            table = f"{name}[{counts[name]}]"
-            lines.setdefault(table, number)
-        elif m := re.match(r"^\[\s*([^\]]+?)\s*\]", line):
-            table = m.group(1)
-            lines.setdefault(table, number)
-        elif m := re.match(r'^("[^"]+"|[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)\s*=', line):
-            key = m.group(1).strip('"')
-            lines.setdefault(f"{table}.{key}" if table else key, number)
-    return lines
 
 
 #: Setting keys by scope, from the declarations.

@@ -6,10 +6,11 @@ tests/unit/test_settings.py checks the README holds exactly these rows.
 
 from __future__ import annotations
 
-from simulator.action_app import Behaviour
+from simulator.answers import Behaviour
+from simulator.declarations import declared, number_text
 from simulator.executions import ActionOptions
 from simulator.faults import Faults
-from simulator.settings import SendSettings, declared, number_text
+from simulator.settings import SendSettings
 
 #: Every class whose settings scenarios/README.md tabulates.
 DOCUMENTED = (SendSettings, Faults, ActionOptions, Behaviour)

@@ -27,17 +27,11 @@ from rich.console import Console
 from rich.text import Text
 
 from .. import __version__, outputs, report
+from ..declarations import Setting, build, declared, number_text, parse_text
 from ..errors import SimulatorError
 from ..outputs import Outputs
 from ..result import ExitCode, RunResult, verdict
-from ..settings import (
-    API_KEY_ENV,
-    Setting,
-    build,
-    declared,
-    number_text,
-    parse_text,
-)
+from ..settings import API_KEY_ENV
 from ..signing import ClientSecret
 from ..thresholds import Check, Threshold, parse_rules
 

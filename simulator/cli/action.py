@@ -11,7 +11,8 @@ import click
 from rich.text import Text
 
 from .. import action_app, actions, dashboard, options_fetch, report, run, tables
-from ..action_app import ActionApp, Behaviour
+from ..action_app import ActionApp
+from ..answers import Behaviour
 from ..errors import UsageError
 from ..executions import ActionOptions, ActionRun
 from ..outputs import Outputs

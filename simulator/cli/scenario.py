@@ -7,12 +7,12 @@ import sys
 import click
 from rich.text import Text
 
-from .. import dashboard, report, run, shipped, tables
-from ..action_scenario import run_action_scenario
+from .. import dashboard, report, shipped, tables
 from ..errors import SimulatorError, UsageError
 from ..outputs import Outputs
 from ..result import ExitCode
 from ..scenario import ScenarioError, load_scenario
+from ..scenario_run import check_scenario, run_action_scenario, run_scenario
 from ..target import Target
 from ..thresholds import evaluate
 from . import (
@@ -78,7 +78,7 @@ def run_command(
     rules = (*scenario.thresholds, *threshold_rules(thresholds))
     if target or scenario.target:
         Target.parse(target or scenario.target or "").check_allowed(allow_remote)
-    run.check_scenario(scenario)
+    check_scenario(scenario)
     out = console()
     if target or scenario.target:
         out.print(Text(f"{scenario.name} → {target or scenario.target}", style="bold"))
@@ -96,7 +96,7 @@ def run_command(
             {"actions": acted.run.report()}, summary=False,
         )  # fmt: skip
         return
-    done = run.run_scenario(
+    done = run_scenario(
         scenario, target, secret, files.files, allow_remote,
         dashboard.Dashboard(out, quiet), api_key,
     )  # fmt: skip
@@ -128,7 +128,7 @@ def validate(paths: tuple[str, ...]) -> None:
         try:
             where, text = shipped.resolve(path)
             scenario = load_scenario(where, text=text, secrets=given_secrets())
-            run.check_scenario(scenario)
+            check_scenario(scenario)
         except ScenarioError as exc:
             failed = True
             for problem in sorted(exc.problems, key=_line_of):

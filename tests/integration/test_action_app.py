@@ -12,8 +12,9 @@ import time
 import aiohttp
 import pytest
 
-from simulator.action_app import PATH, ActionApp, Behaviour, Shares, sample_outputs
+from simulator.action_app import PATH, ActionApp, sample_outputs
 from simulator.actions import DEFAULT, check_outputs
+from simulator.answers import Behaviour, Shares
 from simulator.errors import UsageError
 from simulator.executions import ActionOptions, ActionRun
 from simulator.signing import ClientSecret, sign_v2, sign_v3

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from simulator.bench import BenchOptions
+from simulator.declarations import build, check, declared, parse_text
 from simulator.errors import UsageError
 from simulator.faults import Faults
-from simulator.settings import SendSettings, build, check, declared, parse_text
+from simulator.settings import SendSettings
 from simulator.signing import ClientSecret
 
 from ..doc_tables import DOCUMENTED, rows

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 
 from simulator.errors import SimulatorError
 from simulator.recording import read_recording
-from simulator.run import check_scenario
 from simulator.saved import load_stats
 from simulator.scenario import ScenarioError, load_scenario
+from simulator.scenario_run import check_scenario
 
 # Derandomized, with no example database: the same examples on every run, so
 # CI cannot turn red on a draw; a new bug is found by raising max_examples.
