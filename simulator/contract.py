@@ -14,14 +14,15 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import aiohttp
 
-from . import catalog, transport
+from . import catalog, diagnosis, transport
 from .batching import Batch
+from .diagnosis import Diagnosis
 from .errors import UsageError
 from .events import EventConfig, EventSource, WebhookEvent
 from .signing import (
@@ -37,6 +38,8 @@ from .target import Target
 from .transport import Answer
 
 FAMILIES: Final = tuple(catalog.CLASSIC_FAMILIES)
+#: What a 401/403 to a valid request says until the diagnosis names the cause.
+SIGNATURE_HINT: Final = "signature check wrong?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,8 @@ class CheckResult:
     message: str
     duration_s: float
     required: bool = True
+    #: Why valid requests were rejected (the ``diagnosis`` result only).
+    diagnosis: Diagnosis | None = None
 
 
 def shown(answer: Answer, timeout_s: float) -> str:
@@ -124,8 +129,24 @@ class _Ctx:
     def signed(self, body: bytes, ts_ms: int | None = None) -> dict[str, str]:
         return self.signer.headers(body, ts_ms if ts_ms is not None else _now_ms())
 
-    async def post(self, body: bytes, headers: dict[str, str]) -> Answer:
+    async def post(self, body: bytes, headers: Mapping[str, str]) -> Answer:
         return await transport.send(self.session, self.target.wire, body, headers)
+
+    def prober(self) -> diagnosis.Prober:
+        """What the diagnosis probes with: this target, secret and headers."""
+        base = {
+            k: v
+            for k, v in self.signed(b"[]").items()
+            if k not in (H_SIGNATURE, H_SIGNATURE_V3, H_VERSION, H_TIMESTAMP)
+        }
+        base[H_VERSION] = "v1"
+        return diagnosis.Prober(
+            self.post,
+            self.options.secret,
+            self.signer.signed_url,
+            self.target.url,
+            base,
+        )
 
     def show(self, answer: Answer) -> str:
         return shown(answer, self.options.timeout_s)
@@ -151,7 +172,7 @@ def _accepts(
     if first.status is not None and first.status >= 500:
         return False, f"crashed on {what} ({first.status})"
     if first.status is not None and first.status in (401, 403):
-        return False, f"rejected {what} ({first.status}): signature check wrong?"
+        return False, f"rejected {what} ({first.status}): {SIGNATURE_HINT}"
     return False, f"did not accept {what}: {shown(first, timeout_s)}"
 
 
@@ -222,6 +243,9 @@ async def _every(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
         family, answer = failures[0]
         verb = "crashed on" if (answer.status or 0) >= 500 else "did not accept"
         msg = f"{verb} {family} events ({ctx.show(answer)})"
+        if answer.status in (401, 403):
+            names = ", ".join(f for f, _ in failures)
+            msg = f"rejected {names} events ({answer.status}): {SIGNATURE_HINT}"
         return False, f"{len(families)} batches", "2xx each", "; ".join(seen), msg
     return (
         True,
@@ -253,8 +277,6 @@ async def _unicode(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     body = _unicode_body(ctx, escape=False)
     answer = await ctx.post(body, ctx.signed(body))
     ok, msg = _accepts("raw UTF-8 (Zoë 😀, 東京)", [answer], ctx.options.timeout_s)
-    if not ok and answer.status in (401, 403):
-        msg += " — verify the raw body bytes, never a re-serialised body"
     return ok, "raw UTF-8 body", "2xx", ctx.show(answer), msg
 
 
@@ -394,14 +416,33 @@ async def _versions(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
     good = ctx.signed(body)
     only_v1 = dict(good, **{H_SIGNATURE_V3: "A" * 43 + "="})
     only_v3 = dict(good, **{H_SIGNATURE: secrets.token_hex(32)})
+    both = await ctx.post(body, good)
     a1 = await ctx.post(body, only_v1)
     a3 = await ctx.post(body, only_v3)
     enforced = [v for v, answer in (("v3", a1), ("v1", a3)) if not answer.ok]
-    saw = f"only v1 valid: {ctx.show(a1)}; only v3 valid: {ctx.show(a3)}"
-    msg = (
-        "enforces " + " and ".join(sorted(enforced)) if enforced else "enforces neither"
+    saw = (
+        f"both valid: {ctx.show(both)}; only v1 valid: {ctx.show(a1)}; "
+        f"only v3 valid: {ctx.show(a3)}"
     )
+    if not both.ok:
+        msg = "cannot tell: a request with both signatures valid is rejected too"
+    elif enforced:
+        msg = "enforces " + " and ".join(sorted(enforced))
+    else:
+        msg = "enforces neither"
     return None, "v1-only and v3-only valid requests", "information", saw, msg
+
+
+@_check(
+    "proxy-headers",
+    "Whether the receiver's verdict rests on X-Forwarded-* headers from any client.",
+    required=False,
+)
+async def _proxy(ctx: _Ctx) -> tuple[bool | None, str, str, str, str]:
+    warning = await diagnosis.proxy_trust(ctx.prober())
+    saw = "trusts X-Forwarded-* from loopback" if warning else "does not rely on them"
+    msg = f"warning: {warning}" if warning else "no proxy headers needed"
+    return None, "requests with and without X-Forwarded-*", "information", saw, msg
 
 
 def _want(ctx: _Ctx) -> str:
@@ -410,6 +451,8 @@ def _want(ctx: _Ctx) -> str:
 
 
 CHECK_IDS: Final = tuple(_CHECKS)
+#: The checks that decide the verdict (the rest only inform).
+REQUIRED_IDS: Final = tuple(k for k, v in _CHECKS.items() if v[2])
 
 
 def statements() -> dict[str, str]:
@@ -453,7 +496,44 @@ async def run_contract(
             results.append(result)
             if on_result is not None:
                 on_result(result)
+        rejected = [
+            r for r in results if r.passed is False and SIGNATURE_HINT in r.message
+        ]
+        if rejected:
+            found = await _diagnose(ctx, rejected, results)
+            if on_result is not None:
+                on_result(found)
     return results
+
+
+async def _diagnose(
+    ctx: _Ctx, rejected: Sequence[CheckResult], results: list[CheckResult]
+) -> CheckResult:
+    """Probe why valid requests were rejected; name it in the failures too."""
+    t0 = time.perf_counter()
+    found = await diagnosis.diagnose(ctx.prober())
+    if found.cause:
+        said = found.cause[0].lower() + found.cause[1:]
+        for i, r in enumerate(results):
+            if r in rejected:
+                results[i] = replace(r, message=r.message.replace(SIGNATURE_HINT, said))
+    message = found.cause or "no cause found: the HubSpot-exact request is accepted"
+    if found.fix:
+        message += f" Fix: {found.fix}."
+    result = CheckResult(
+        "diagnosis",
+        "Why valid requests were rejected, found by probing with variants.",
+        None,
+        found.signed or "variants of one request",
+        "information",
+        "; ".join(found.evidence),
+        message,
+        time.perf_counter() - t0,
+        required=False,
+        diagnosis=found,
+    )
+    results.append(result)
+    return result
 
 
 def check(options: ContractOptions) -> list[CheckResult]:
@@ -474,73 +554,3 @@ def check(options: ContractOptions) -> list[CheckResult]:
 def verdict(results: Sequence[CheckResult]) -> bool:
     """True when every required check passed."""
     return all(r.passed for r in results if r.required)
-
-
-def junit_xml(results: Sequence[CheckResult], url: str) -> str:
-    """
-    The results as JUnit XML: one testcase per check, failures with messages,
-    informational checks as passing cases with their finding in system-out.
-    """
-    from xml.etree import ElementTree as ET
-
-    failures = sum(1 for r in results if r.required and not r.passed)
-    suite = ET.Element(
-        "testsuite",
-        name="hubsim contract",
-        tests=str(len(results)),
-        failures=str(failures),
-        errors="0",
-        skipped="0",
-        time=f"{sum(r.duration_s for r in results):.3f}",
-    )
-    props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="target", value=url)
-    for r in results:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="hubsim.contract",
-            name=r.id,
-            time=f"{r.duration_s:.3f}",
-        )
-        detail = f"{r.statement}\nsent: {r.sent}\nexpected: {r.expected}\nsaw: {r.saw}"
-        if r.required and not r.passed:
-            failure = ET.SubElement(
-                case, "failure", message=r.message, type="ContractFailure"
-            )
-            failure.text = detail
-        else:
-            out = ET.SubElement(case, "system-out")
-            out.text = f"{r.message}\n{detail}"
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
-        suite, encoding="unicode"
-    )
-
-
-def dumps(results: Sequence[CheckResult], url: str) -> str:
-    """:func:`to_json` as the text ``--json`` writes."""
-    return json.dumps(to_json(results, url), indent=2) + "\n"
-
-
-def to_json(results: Sequence[CheckResult], url: str) -> dict[str, object]:
-    """The results as a JSON document."""
-    return {
-        "schema_version": 1,
-        "target": url,
-        "passed": verdict(results),
-        "checks": [
-            {
-                "id": r.id,
-                "statement": r.statement,
-                "required": r.required,
-                "passed": r.passed,
-                "message": r.message,
-                "sent": r.sent,
-                "expected": r.expected,
-                "saw": r.saw,
-                "duration_s": round(r.duration_s, 4),
-            }
-            for r in results
-        ],
-    }

@@ -7,10 +7,12 @@ replay's dry run, the demo's cross-check. Rendering only, like
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -20,7 +22,9 @@ from .result import RunResult
 if TYPE_CHECKING:
     from .bench import Measurement, Step
     from .contract import CheckResult
+    from .diagnosis import Diagnosis
     from .recording import RecordedRequest
+    from .trigger import Exchange
 
 
 def bench_figures(m: Measurement) -> RenderableType:
@@ -128,6 +132,58 @@ def contract_results(results: Sequence[CheckResult]) -> RenderableType:
         )
         table.add_row(Text(r.id), mark, Text(r.saw), Text(r.message))
     return table
+
+
+def diagnosis(found: Diagnosis) -> RenderableType:
+    """The diagnosis under the contract table: cause, evidence, fix, signed string."""
+    lines = [Text("Diagnosis: ", style="bold") + Text(found.cause or "no cause found")]
+    lines += [Text(f"  evidence: {e}") for e in found.evidence]
+    if found.fix:
+        lines.append(Text(f"  fix: {found.fix}"))
+    if found.signed:
+        lines.append(Text(f"  v3 signed: {found.signed}", style="dim"))
+    if found.reproduce:
+        lines.append(Text(f"  reproduce: {found.reproduce}", style="dim"))
+    return Group(*lines)
+
+
+def exchange(ex: Exchange) -> RenderableType:
+    """One request and its response, as ``hubsim trigger`` prints them."""
+    lines = [Text(f"→ {ex.method} {ex.url}", style="bold")]
+    lines += [Text(f"  {k}: {v}") for k, v in ex.headers.items()]
+    lines += [Text(""), _body(ex.body, "sent compact"), Text("")]
+    answer = ex.answer
+    if answer.status is None:
+        lines.append(Text(f"← no answer: {answer.error}", style="bold red"))
+        return Group(*lines)
+    try:
+        reason = HTTPStatus(answer.status).phrase
+    except ValueError:
+        reason = ""
+    style = "bold green" if answer.ok else "bold red"
+    lines.append(
+        Text(
+            f"← {answer.status} {reason} in {answer.latency_s * 1000:,.1f} ms",
+            style=style,
+        )
+    )
+    lines += [Text(f"  {k}: {v}") for k, v in ex.response_headers.items()]
+    if answer.body:
+        lines += [Text(""), _body(answer.body, "received")]
+    return Group(*lines)
+
+
+def _body(body: bytes, how: str) -> Text:
+    """A body for reading: JSON indented (saying it was not sent so), or text."""
+    if not body:
+        return Text("  (no body)", style="dim")
+    try:
+        pretty = json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return Text(body.decode("utf-8", "replace"))
+    return Text(pretty) + Text(
+        f"\n  (shown indented; {how}, {len(body):,} bytes)", style="dim"
+    )
 
 
 def dry_run(requests: Sequence[RecordedRequest], speed: float) -> RenderableType:

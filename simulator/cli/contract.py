@@ -7,7 +7,7 @@ import sys
 import click
 from rich.text import Text
 
-from .. import action_contract, actions, contract, outputs, tables
+from .. import action_contract, actions, contract, contract_report, outputs, tables
 from ..errors import UsageError
 from ..result import ExitCode
 from ..target import Target
@@ -163,11 +163,15 @@ def contract_command(
             raise UsageError("--only/--skip leave no check to run")
         results = contract.check(options)
     out.print(tables.contract_results(results))
+    for r in results:
+        found = getattr(r, "diagnosis", None)  # action checks have none
+        if found is not None:
+            out.print(tables.diagnosis(found))
     if junit_path:
-        outputs.write_text(junit_path, contract.junit_xml(results, url))
+        outputs.write_text(junit_path, contract_report.junit_xml(results, url))
         out.print(Text(f"wrote {junit_path} (JUnit XML)", style="dim"))
     if json_path:
-        outputs.write_text(json_path, contract.dumps(results, url))
+        outputs.write_text(json_path, contract_report.dumps(results, url))
         out.print(Text(f"wrote {json_path} (JSON)", style="dim"))
     failed = [r for r in results if r.required and not r.passed]
     if failed:

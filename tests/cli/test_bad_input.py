@@ -479,6 +479,7 @@ CASES: list[tuple[str, list[str], str]] = [
                     "rejects-unsigned",
                     "rejects-replay",
                     "signature-versions",
+                    "proxy-headers",
                 ]
             ),
         ],
@@ -650,6 +651,68 @@ CASES: list[tuple[str, list[str], str]] = [
         ["validate", "{body-two-objects.toml}"],
         "one object type",
     ),
+    # trigger
+    (
+        "trigger unknown type",
+        ["trigger", "contact.creatoin", URL, "-s", SECRET],
+        "contact.creatoin",
+    ),
+    ("trigger no secret", ["trigger", "contact.creation", URL], "--secret"),
+    (
+        "trigger workflow product",
+        ["trigger", "workflow.product", URL, "-s", SECRET],
+        "workflow",
+    ),
+    (
+        "trigger attempt workflow",
+        ["trigger", "workflow.deal", URL, "-s", SECRET, "--attempt", "2"],
+        "--attempt",
+    ),
+    (
+        "trigger body and set",
+        [
+            "trigger",
+            "contact.creation",
+            URL,
+            "-s",
+            SECRET,
+            "--body",
+            "{body.json}",
+            "--set",
+            "objectId=1",
+        ],
+        "--body",
+    ),
+    (
+        "trigger set syntax",
+        ["trigger", "contact.creation", URL, "-s", SECRET, "--set", "x"],
+        "--set",
+    ),
+    (
+        "trigger set path",
+        ["trigger", "contact.creation", URL, "-s", SECRET, "--set", "a.b=1"],
+        "--set a.b",
+    ),
+    (
+        "trigger attempt range",
+        ["trigger", "contact.creation", URL, "-s", SECRET, "--attempt", "500"],
+        "--attempt",
+    ),
+    (
+        "trigger body missing",
+        ["trigger", "contact.creation", URL, "-s", SECRET, "--body", "{tmp}/no.json"],
+        "--body",
+    ),
+    (
+        "trigger remote",
+        ["trigger", "contact.creation", "http://example.com/h", "-s", SECRET],
+        "--allow-remote",
+    ),
+    (
+        "trigger timeout",
+        ["trigger", "contact.creation", URL, "-s", SECRET, "--timeout", NAN],
+        "--timeout",
+    ),
     # custom workflow actions
     ("action no secret", ["action", "http://127.0.0.1:9/actions"], "--secret"),
     ("action definition", _action("--definition", "{tmp}/nope.json"), "--definition"),
@@ -781,5 +844,5 @@ def test_the_table_covers_every_command():
     assert {
         "send", "receive", "sign", "types", "demo", "run", "validate", "replay",
         "contract", "bench", "report", "compare", "workflow", "action",
-        "action-options", "action-app",
+        "action-options", "action-app", "trigger",
     } <= commands  # fmt: skip

@@ -388,7 +388,7 @@ class TestContractCommand:
             "--junit", str(junit), "--json", str(report),
         ])  # fmt: skip
         assert ExitCode.OK == result.exit_code, result.output
-        assert "all 14 checks passed" in result.output
+        assert "all 15 checks passed" in result.output
         assert json.loads(report.read_text())["passed"]
         assert junit.read_text().startswith("<?xml")
         assert SECRET not in junit.read_text() + report.read_text()
@@ -566,3 +566,23 @@ class TestShippedScenarios:
         assert ExitCode.OK == result.exit_code, result.output
         result = runner.invoke(cli, ["run", "merges-and-restores", "-q"])
         assert ExitCode.OK == result.exit_code, result.output
+
+
+def _commands(group, prefix=()):
+    import click
+
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+def test_every_command_help_shows_an_example():
+    """Each command's --help has an Examples block (the brief: show, don't tell)."""
+
+    missing = [
+        " ".join(path)
+        for path in _commands(cli)
+        if "Examples" not in CliRunner().invoke(cli, [*path, "--help"]).output
+    ]
+    assert [] == missing

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator.contract import CHECK_IDS
+
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).parents[2]
@@ -45,7 +47,7 @@ def test_readme_example_passes(pytester, mode):
 
     _project(pytester)
     result = pytester.runpytest_subprocess("-o", f"asyncio_mode={mode}", "-q")
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=1 + len(CHECK_IDS))
 
 
 def test_default_mode_is_enough(pytester):
@@ -53,7 +55,7 @@ def test_default_mode_is_enough(pytester):
 
     _project(pytester)
     result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=15)
+    result.assert_outcomes(passed=1 + len(CHECK_IDS))
 
 
 def test_forgotten_secret_is_named(pytester):
