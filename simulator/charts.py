@@ -56,10 +56,13 @@ def line_chart(
     x_label: str,
     y_label: str,
     x_ticks: Sequence[tuple[float, str]] | None = None,
+    max_gap: float | None = None,
 ) -> str:
     """
     An SVG line chart; y starts at 0. ``x_ticks`` (value, label) replace the
-    default numeric ones (the spectrum's percentile axis).
+    default numeric ones (the spectrum's percentile axis). With ``max_gap``, a
+    line breaks where two points are further apart than that: no line is
+    drawn across a stretch without data.
     """
     xs = [x for line in lines for x, _ in line.points]
     ys = [y for line in lines for _, y in line.points]
@@ -106,8 +109,8 @@ def line_chart(
     )
     for i, line in enumerate(lines):
         colour = PALETTE[i % len(PALETTE)]
-        if line.points:
-            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in line.points)
+        for run in _runs(line.points, max_gap):
+            path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
             out.append(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" '
                 f'stroke-width="1.8"><title>{escape(line.label)}</title></polyline>'
@@ -126,19 +129,37 @@ def line_chart(
     return "".join(out)
 
 
+def _runs(
+    points: Sequence[tuple[float, float]], max_gap: float | None
+) -> list[list[tuple[float, float]]]:
+    """The points split where consecutive x are more than ``max_gap`` apart."""
+    runs: list[list[tuple[float, float]]] = []
+    for point in points:
+        if runs and (max_gap is None or point[0] - runs[-1][-1][0] <= max_gap):
+            runs[-1].append(point)
+        else:
+            runs.append([point])
+    return runs
+
+
 def time_chart(
     title: str,
     series: dict[str, dict[int, float]],
     y_label: str,
 ) -> str:
-    """Per-second values ({label: {epoch second: value}}) against run time."""
+    """
+    Per-second values ({label: {epoch second: value}}) against run time; a
+    second a series has no value for is a gap in its line, not a zero.
+    """
     seconds = sorted({t for values in series.values() for t in values})
     t0 = seconds[0] if seconds else 0
     lines = [
-        Line(label, [(t - t0, values.get(t, 0.0)) for t in seconds])
+        Line(label, [(t - t0, values[t]) for t in seconds if t in values])
         for label, values in series.items()
     ]
-    return line_chart(title, lines, x_label="seconds into the run", y_label=y_label)
+    return line_chart(
+        title, lines, x_label="seconds into the run", y_label=y_label, max_gap=1.0
+    )
 
 
 #: Percentiles marked on the spectrum's axis.

@@ -14,11 +14,11 @@ from typing import Any, Final, Protocol
 from rich.console import Console, Group, RenderableType
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 from rich.text import Text
 
@@ -53,8 +53,9 @@ class LiveFigures:
 
     def line(self) -> str:
         """One plain line, for CI logs."""
+        done = f"{self.settled:,}/{self.total:,}" if self.total else f"{self.settled:,}"
         text = (
-            f"delivered {self.settled:,}/{self.total:,} · "
+            f"delivered {done}{self._left()} · "
             f"{self.events_per_s:,.0f} events/s · {self.requests_per_s:,.0f} req/s · "
             f"p50 {self.p50_ms:,.1f} ms · p99 {self.p99_ms:,.1f} ms · "
             f"in flight {self.in_flight} · backlog {self.backlog:,}"
@@ -68,6 +69,24 @@ class LiveFigures:
         if self.phase:
             text += f" · {self.phase}"
         return text
+
+    def _left(self) -> str:
+        """`` (~12 s left)`` at the current rate, when there is a total."""
+        if not self.total or self.events_per_s <= 0 or self.settled >= self.total:
+            return ""
+        return (
+            f" (~{duration_text((self.total - self.settled) / self.events_per_s)} left)"
+        )
+
+
+def duration_text(seconds: float) -> str:
+    """``42 s``, ``3 min 20 s``, ``2 h 5 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
 
 
 class Gauges(Protocol):
@@ -123,8 +142,11 @@ def live_figures(runs: Sequence[LiveRun], total: int, now: float) -> LiveFigures
         for outcome, n in stats.outcomes.items():
             if not outcome.startswith("2"):
                 failed[outcome] = failed.get(outcome, 0) + n
-    firsts = [int(r.stats.first_start) for r in runs if r.stats.first_start]
-    seconds = sum(1 for sec in window if firsts and sec >= min(firsts)) or 1
+    # The seconds the window really covers: not the start-up before the first
+    # request, nor the part of its first second before it (rates would read low).
+    firsts = [r.stats.first_start for r in runs if r.stats.first_start]
+    start = max(float(current - ROLLING_S), min(firsts)) if firsts else current - 1.0
+    seconds = max(current - start, 0.25)
     nexts = [r.engine.next_retry_in for r in runs]
     phase = ""
     for r in runs:
@@ -193,8 +215,11 @@ class _Dashboard(Progress):
         super().__init__(
             TextColumn("[bold]measuring" if by_time else "[bold]delivering"),
             BarColumn(),
-            TimeElapsedColumn() if by_time else MofNCompleteColumn(),
+            TimeElapsedColumn()
+            if by_time
+            else TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
             TimeElapsedColumn(),
+            TextColumn("") if by_time else TimeRemainingColumn(),
             console=console,
         )
 

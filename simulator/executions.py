@@ -417,6 +417,11 @@ class ActionRun:
         finally:
             expirer.cancel()
             sampler.cancel()
+            self.stats.gauge(
+                self.clock.time(),
+                self.engine.take_peak_in_flight(),
+                self.backlog_events,
+            )
             stream.close()
             await runner.cleanup()
         for batch, attempts in self.engine.unfinished:

@@ -108,9 +108,12 @@ def _summary(stats: Stats, ledger: Ledger | None) -> str:
 
 def _charts(stats: Stats) -> list[str]:
     series = stats.series
+    # Latency exists only in seconds that had requests: an idle second is a
+    # gap, not 0 ms.
+    busy = {t: x for t, x in series.items() if x.latency.total}
     p = {
-        "p50": {t: x.latency.percentile(50) * 1000 for t, x in series.items()},
-        "p99": {t: x.latency.percentile(99) * 1000 for t, x in series.items()},
+        "p50": {t: x.latency.percentile(50) * 1000 for t, x in busy.items()},
+        "p99": {t: x.latency.percentile(99) * 1000 for t, x in busy.items()},
     }
     spectra = {"request latency": stats.latency}
     if stats.intended_latency.total:

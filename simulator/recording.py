@@ -4,13 +4,14 @@ Recording and replay: every request as sent, and sending them again.
 A recording is JSONL, one line per request, flushed as written::
 
     {"t": 0.0132, "method": "POST", "url": "http://127.0.0.1:8080/hook",
-     "batch": 1, "attemptNumber": 0, "headers": {...}, "encoding": "utf-8",
-     "body": "[{\"eventId\":1030198139,…}]"}
+     "batch": 1, "attemptNumber": 0, "headers": {...},
+     "json": [{"eventId": 1030198139, …}]}
 
-``t`` is seconds since the run's first request. A body is kept as its text
-(every JSON body hubsim sends is UTF-8, so the text is the exact bytes and
-can be read and edited), or as ``body_base64`` for bytes that are not UTF-8.
-Recordings written before (``body`` in base64, no ``encoding``) still read.
+``t`` is seconds since the run's first request. A JSON body is kept as JSON
+(``json``) when writing it compactly gives back its exact bytes, so it reads
+and edits as events; otherwise as its text (``body`` with ``encoding``), or
+as ``body_base64`` for bytes that are not UTF-8. Recordings written before
+(``body`` in base64, no ``encoding``) still read.
 Headers carry signatures, never the client secret; nothing else that could
 reveal it is written.
 
@@ -93,12 +94,16 @@ class Recorder:
         }
         if batch.query:
             line["query"] = batch.query
-        try:
-            line["encoding"] = "utf-8"
-            line["body"] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            del line["encoding"]
-            line["body_base64"] = base64.b64encode(body).decode()
+        parsed = _as_json(body)
+        if parsed is not _NOT_JSON:
+            line["json"] = parsed
+        else:
+            try:
+                line["encoding"] = "utf-8"
+                line["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                del line["encoding"]
+                line["body_base64"] = base64.b64encode(body).decode()
         self._file.write(orjson.dumps(line) + b"\n")
         self._file.flush()
 
@@ -135,6 +140,24 @@ class RecordedRequest:
         return frozenset(
             str(e.get("subscriptionType", "")) for e in data if isinstance(e, dict)
         )
+
+
+_NOT_JSON: Final = object()
+
+
+def _as_json(body: bytes) -> object:
+    """
+    The body as a JSON value when writing it back gives the same bytes (so a
+    recording shows events as JSON, not as an escaped string), else
+    :data:`_NOT_JSON`.
+    """
+    if not body:
+        return _NOT_JSON
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _NOT_JSON
+    return value if orjson.dumps(value) == body else _NOT_JSON
 
 
 def read_recording(path: str | Path) -> list[RecordedRequest]:
@@ -193,7 +216,9 @@ def _line(raw: bytes) -> RecordedRequest:
     batch = d.get("batch", 0)
     if type(batch) is not int or batch < 0:
         raise ValueError("batch must be a non-negative integer")
-    if "body_base64" in d:
+    if "json" in d:
+        body = orjson.dumps(d["json"])
+    elif "body_base64" in d:
         body = base64.b64decode(d["body_base64"], validate=True)
     elif d.get("encoding") == "utf-8":
         if not isinstance(d["body"], str):

@@ -319,10 +319,26 @@ def render_comparison(rows: Sequence[Comparison], tolerance: float) -> Renderabl
     table = Table("metric", "base", "new", "change", f"(tolerance {tolerance:.0%})")
     for r in rows:
         mark = "[red]✘ regressed[/]" if r.regressed else "[green]✔[/]"
-        table.add_row(
-            r.metric, f"{r.base:,.4g}", f"{r.new:,.4g}", f"{r.change:+.1%}", mark
-        )
+        table.add_row(r.metric, _figure(r.base), _figure(r.new), _change(r), mark)
     return table
+
+
+def _figure(x: float) -> str:
+    """``85,930``, ``12.35``, ``0.1111``: never ``8.593e+04``."""
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    if abs(x) >= 1:
+        return f"{x:,.2f}"
+    return f"{x:.4f}"
+
+
+def _change(r: Comparison) -> str:
+    """The relative change; from zero there is none, so the difference."""
+    if r.base == 0:
+        return "no change" if r.new == 0 else f"new: from 0 to {_figure(r.new)}"
+    return f"{r.change:+.1%}"
 
 
 @dataclass(frozen=True, slots=True)

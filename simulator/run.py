@@ -87,6 +87,13 @@ class _Sampled:
             stats.gauge(clock.time(), engine.take_peak_in_flight(), self.backlog_events)
             await asyncio.sleep(SAMPLE_EVERY_S)
 
+    def _last_sample(self) -> None:
+        # A run shorter than a sampling period would otherwise show an
+        # in-flight peak of 0: the peak since the last sample, at the end.
+        self.stats.gauge(
+            self.clock.time(), self.engine.take_peak_in_flight(), self.backlog_events
+        )
+
     @property
     def backlog_events(self) -> int:
         """Events due to be sent that wait for a free slot."""
@@ -230,6 +237,7 @@ class SendRun(_Sampled):
             await self.engine.run(stream.batches(), record)
         finally:
             sampler.cancel()
+            self._last_sample()
             stream.close()
             if deadline is not None:
                 deadline.cancel()
@@ -340,6 +348,7 @@ class ReplayRun(_Sampled):
             await self.engine.run(counted(), record)
         finally:
             sampler.cancel()
+            self._last_sample()
         for batch, attempts in self.engine.unfinished:
             ledger.pending(batch, attempts)
         return RunResult(

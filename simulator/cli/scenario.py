@@ -194,8 +194,9 @@ def scenarios_show(name: str) -> None:
     Print a shipped scenario's TOML, to copy and edit.
 
     \b
-    Example:
+    Examples:
       hubsim scenarios show quickstart > my-scenario.toml
+      hubsim scenarios show custom-action
     """
     found = shipped.find(name)
     if found is None:

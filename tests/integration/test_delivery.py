@@ -66,6 +66,13 @@ class TestSend:
         assert result.all_delivered
         assert 1000 == result.ledger.delivered
 
+    async def test_short_run_records_its_in_flight_peak(self, capture_factory, secret):
+        """A run shorter than the sampling period still shows requests in flight."""
+
+        async with capture_factory(hold_s=0.01) as (_, url):
+            result = await SendRun(_options(url, secret, events=300)).execute()
+        assert max(x.in_flight for x in result.stats.series.values()) >= 1
+
     async def test_headers_as_hubspot(self, capture_factory, secret):
         """Each request carries §1.2's headers, timestamp taken at send time."""
 

@@ -48,6 +48,37 @@ class TestRecording:
         assert sorted(r.body for r in recorded) == sorted(c.body for c in cap.requests)
         assert SECRET not in path.read_text()
 
+    async def test_bodies_are_readable_json_and_edits_replay(
+        self, capture_factory, tmp_path
+    ):
+        """A body is stored as JSON (events, not an escaped string); an edit replays."""
+
+        import json
+
+        path = tmp_path / "rec.jsonl"
+        async with capture_factory() as (_, url):
+            await _arun(_record, url, path)
+        lines = [json.loads(x) for x in path.read_text().splitlines()]
+        assert all(isinstance(x["json"], list) for x in lines)
+        assert all("eventId" in x["json"][0] for x in lines)
+        lines[0]["json"][0]["objectId"] = 4242
+        edited = tmp_path / "edited.jsonl"
+        edited.write_text("".join(json.dumps(x) + "\n" for x in lines[:1]))
+        async with capture_factory() as (cap, url):
+            result = await _arun(
+                lambda r: r.invoke(
+                    cli, ["replay", str(edited), "--target", url, "-s", SECRET, "-q"]
+                )
+            )
+        assert ExitCode.OK == result.exit_code, result.output
+        sent = cap.requests[0]
+        assert 4242 == json.loads(sent.body)[0]["objectId"]
+        h = _lower(sent.headers)
+        assert Signature.is_valid(
+            h["x-hubspot-signature-v3"], SECRET, sent.body.decode(), http_uri=url,
+            signature_version="v3", timestamp=h["x-hubspot-request-timestamp"],
+        )  # fmt: skip
+
     async def test_seeded_runs_record_identically(self, capture_factory, tmp_path):
         """Same seed and start time: same bodies; only timestamps and v3 differ."""
 

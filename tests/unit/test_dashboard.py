@@ -30,8 +30,8 @@ def test_rolling_window_leaves_out_the_current_second():
 
     run = _run()
     for sec in (100, 101):
-        for _ in range(10):
-            run.stats.add(Attempt(_batch(), 0, sec + 0.5, 0.010, 204, None, 1, True))
+        for i in range(10):
+            run.stats.add(Attempt(_batch(), 0, sec + i / 10, 0.010, 204, None, 1, True))
     run.stats.add(Attempt(_batch(), 0, 102.1, 0.9, 503, None, 1, False))
     f = live_figures([run], 500, now=102.5)
     assert f.requests_per_s == pytest.approx(10)
@@ -39,6 +39,29 @@ def test_rolling_window_leaves_out_the_current_second():
     assert f.p99_ms == pytest.approx(10, rel=0.01)
     assert {"503": 1} == f.failed
     assert "failed 503 1" in f.line()
+
+
+def test_start_up_does_not_understate_the_rate():
+    """The first window counts from the first request, not from a whole second."""
+
+    run = _run()
+    for i in range(4):  # 10 requests/s, starting at 101.6
+        run.stats.add(Attempt(_batch(), 0, 101.6 + i / 10, 0.010, 204, None, 1, True))
+    f = live_figures([run], 500, now=102.0)
+    assert f.requests_per_s == pytest.approx(10)
+
+
+def test_plain_line_without_a_total_and_with_an_estimate():
+    """No '/0' when there is no total; the time left when there is one."""
+
+    run = _run()
+    for i in range(10):
+        run.stats.add(Attempt(_batch(), 0, 100 + i / 10, 0.010, 204, None, 1, True))
+    untimed = live_figures([run], 0, now=101.0).line()
+    timed = live_figures([run], 1100, now=101.0).line()
+    assert untimed.startswith("delivered 0 ·")
+    assert "/0" not in untimed
+    assert "delivered 0/1,100 (~11 s left)" in timed
 
 
 def test_renders_without_a_terminal():

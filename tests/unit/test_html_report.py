@@ -111,3 +111,31 @@ def test_renders_in_headless_chromium_without_network(tmp_path):
     assert proc.stdout.count("<polyline") >= 7
     console = [line for line in proc.stderr.splitlines() if "CONSOLE" in line]
     assert not console, console
+
+
+def test_gaps_are_gaps_not_zeros():
+    """A second without requests has no latency point; gaps break the line."""
+
+    from simulator.charts import time_chart
+
+    svg = time_chart("t", {"p50": {100: 5.0, 101: 6.0, 110: 7.0}}, "ms")
+    assert 2 == svg.count("<polyline")
+    html = to_html(_idle_gap_stats(), "gap")
+    latency = html.split('class="t">Latency over time</text>')[1].split("</svg>")[0]
+    assert 4 == latency.count("<polyline")  # p50 and p99, two stretches each
+
+
+def _idle_gap_stats():
+    """Requests in seconds 100 and 105 only, gauges sampled in between."""
+    from simulator.batching import Batch
+    from simulator.delivery import Attempt
+    from simulator.events import EventConfig, EventSource
+    from simulator.stats import Stats
+
+    stats = Stats()
+    batch = Batch.of(1, 1, tuple(EventSource(EventConfig(seed=1)).take(5)))
+    for t in (100.2, 105.2):
+        stats.add(Attempt(batch, 0, t, 0.01, 204, None, 10, True))
+    for t in range(101, 105):
+        stats.gauge(t + 0.5, 0, 0)
+    return stats

@@ -134,6 +134,28 @@ class TestSavedStats:
         regressed = {r.metric for r in compare(base, slow) if r.regressed}
         assert {"p50_ms", "p90_ms", "p99_ms"} <= regressed
 
+    def test_comparison_shows_figures_plainly(self):
+        """0 → 0.1111 is a new error rate, not +0.0%; no 8.593e+04."""
+
+        import io
+
+        from rich.console import Console
+
+        from simulator.report import render_comparison
+        from simulator.stats import Comparison
+
+        rows = [
+            Comparison("error_rate", 0.0, 0.1111, False, True),
+            Comparison("events_per_s", 85_930.4, 91_002.0, True, False),
+        ]
+        out = io.StringIO()
+        Console(file=out, width=120).print(render_comparison(rows, 0.1))
+        text = out.getvalue()
+        assert "new: from 0 to 0.1111" in text
+        assert "+0.0%" not in text
+        assert "85,930" in text
+        assert "e+04" not in text
+
 
 def _batch(app_id=1, due=None):
     from dataclasses import replace
