@@ -14,8 +14,21 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from .errors import CatalogError
+from .properties import (  # re-exported: every HubSpot fact in one import
+    CONVERSATION_PROPERTIES,
+    DEAL_STAGES,
+    FALLBACK_PROPERTIES,
+    LIFECYCLE_STAGES,
+    PROPERTIES,
+    PropertySpec,
+    properties_for,
+)
 
 Format = Literal["classic", "generic"]
+
+#: What an app is subscribed to when nobody says: the classic CRM families
+#: (in generic format, every objectTypeId of §3.1 as well).
+DEFAULT_TYPES: Final = ("contact", "company", "deal", "ticket", "conversation")
 
 #: Header values HubSpot sends with every Webhooks API delivery (§1.2).
 USER_AGENT: Final = (
@@ -159,192 +172,15 @@ def check_object_type_id(type_id: str) -> str:
     return type_id
 
 
-# ---------------------------------------------------------------------------
-# Properties (§7). `kind` names a value pool in events.py; `choices` is an enum.
-# ---------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class PropertySpec:
-    """
-    A property a ``propertyChange`` subscription can name, and how its values look.
-    """
-
-    name: str
-    kind: str
-    choices: tuple[str, ...] = ()
-    weight: int = 1
-    sensitive: bool = False
-
-
-def _p(
-    name: str, kind: str, *choices: str, weight: int = 1, sensitive: bool = False
-) -> PropertySpec:
-    return PropertySpec(name, kind, tuple(choices), weight, sensitive)
-
-
-LIFECYCLE_STAGES: Final = (
-    "subscriber",
-    "lead",
-    "marketingqualifiedlead",
-    "salesqualifiedlead",
-    "opportunity",
-    "customer",
-    "evangelist",
-    "other",
-)
-DEAL_STAGES: Final = (
-    "appointmentscheduled",
-    "qualifiedtobuy",
-    "presentationscheduled",
-    "decisionmakerboughtin",
-    "contractsent",
-    "closedwon",
-    "closedlost",
-)
-_OWNER = _p("hubspot_owner_id", "owner_id")
-
-PROPERTIES: Final[dict[str, tuple[PropertySpec, ...]]] = {
-    "0-1": (
-        _p("email", "email", weight=3),
-        _p("firstname", "first_name", weight=3),
-        _p("lastname", "last_name", weight=3),
-        _p("phone", "phone", weight=2),
-        _p("lifecyclestage", "choice", *LIFECYCLE_STAGES, weight=4),
-        _p(
-            "hs_lead_status",
-            "choice",
-            "NEW",
-            "OPEN",
-            "IN_PROGRESS",
-            "OPEN_DEAL",
-            "UNQUALIFIED",
-            "ATTEMPTED_TO_CONTACT",
-            "CONNECTED",
-            "BAD_TIMING",
-            weight=3,
-        ),
-        _p("hubspot_owner_id", "owner_id", weight=2),
-        _p("company", "company_name"),
-        _p("website", "url"),
-        _p("jobtitle", "job_title"),
-        # A sensitive-data property: HubSpot sends "REDACTED" instead of the value.
-        _p("passport_number", "redacted", sensitive=True),
-    ),
-    "0-2": (
-        _p("name", "company_name", weight=3),
-        _p("domain", "domain", weight=2),
-        _p("industry", "industry"),
-        _p("city", "city", weight=2),
-        _p("phone", "phone"),
-        _p("lifecyclestage", "choice", *LIFECYCLE_STAGES, weight=2),
-        _p("numberofemployees", "employees"),
-        _p("annualrevenue", "money"),
-        _OWNER,
-    ),
-    "0-3": (
-        _p("dealstage", "choice", *DEAL_STAGES, weight=6),
-        _p("amount", "money", weight=3),
-        _p("closedate", "date_ms", weight=2),
-        _p("pipeline", "choice", "default"),
-        _p("dealname", "deal_name", weight=2),
-        _OWNER,
-    ),
-    "0-5": (
-        _p("hs_pipeline_stage", "choice", "1", "2", "3", "4", weight=5),
-        _p("hs_pipeline", "choice", "0"),
-        _p("subject", "sentence", weight=2),
-        _p("content", "paragraph"),
-        _p("hs_ticket_priority", "choice", "LOW", "MEDIUM", "HIGH", weight=2),
-        _OWNER,
-    ),
-    "0-7": (
-        _p("name", "product_name", weight=2),
-        _p("price", "money", weight=3),
-        _p("hs_sku", "sku"),
-        _p("description", "paragraph"),
-    ),
-    "0-8": (
-        _p("quantity", "quantity", weight=3),
-        _p("price", "money", weight=2),
-        _p("amount", "money", weight=2),
-        _p("hs_product_id", "object_id"),
-        _p("name", "product_name"),
-        _p("discount", "percent"),
-    ),
-    "0-14": (
-        _p("hs_title", "sentence"),
-        _p("hs_status", "choice", "DRAFT", "APPROVAL_NOT_NEEDED", "PENDING_APPROVAL"),
-        _p("hs_expiration_date", "date_ms"),
-    ),
-    "0-18": (
-        _p(
-            "hs_communication_channel_type",
-            "choice",
-            "SMS",
-            "WHATS_APP",
-            "LINKEDIN_MESSAGE",
-        ),
-        _OWNER,
-    ),
-    "0-27": (
-        _p("hs_task_subject", "sentence", weight=2),
-        _p(
-            "hs_task_status",
-            "choice",
-            "NOT_STARTED",
-            "IN_PROGRESS",
-            "WAITING",
-            "COMPLETED",
-            "DEFERRED",
-            weight=3,
-        ),
-        _p("hs_task_priority", "choice", "NONE", "LOW", "MEDIUM", "HIGH"),
-        _OWNER,
-    ),
-    "0-46": (_p("hs_note_body", "paragraph", weight=3), _OWNER),
-    "0-47": (
-        _p("hs_meeting_title", "sentence"),
-        _p(
-            "hs_meeting_outcome",
-            "choice",
-            "SCHEDULED",
-            "COMPLETED",
-            "RESCHEDULED",
-            "NO_SHOW",
-            "CANCELED",
-        ),
-        _OWNER,
-    ),
-    "0-48": (
-        _p("hs_call_title", "sentence"),
-        _p("hs_call_status", "choice", "COMPLETED", "BUSY", "NO_ANSWER", "FAILED"),
-        _p("hs_call_duration", "duration_ms"),
-        _OWNER,
-    ),
-    # hs_email_subject/hs_email_html changes are not delivered (§3), so not offered.
-    "0-49": (
-        _p("hs_email_status", "choice", "SENT", "SCHEDULED", "BOUNCED", "FAILED"),
-        _OWNER,
-    ),
-    "0-53": (
-        _p("hs_invoice_status", "choice", "draft", "open", "paid", "voided"),
-        _p("hs_amount_billed", "money"),
-    ),
-}
-#: Properties for object types §7 says nothing specific about.
-FALLBACK_PROPERTIES: Final = (_p("hs_name", "sentence"), _OWNER)
-#: Conversation thread properties (§2 semantics).
-CONVERSATION_PROPERTIES: Final = (
-    _p("assignedTo", "actor_id", weight=2),
-    _p("status", "choice", "OPEN", "CLOSED", weight=2),
-    _p("isArchived", "choice", "FALSE"),
-)
-
-
-def properties_for(type_id: str) -> tuple[PropertySpec, ...]:
-    """
-    The propertyChange candidates for an objectTypeId (fallback list if unknown).
-    """
-    return PROPERTIES.get(type_id, FALLBACK_PROPERTIES)
+__all__ = [
+    "CONVERSATION_PROPERTIES",
+    "DEAL_STAGES",
+    "FALLBACK_PROPERTIES",
+    "LIFECYCLE_STAGES",
+    "PROPERTIES",
+    "PropertySpec",
+    "properties_for",
+]
 
 
 # ---------------------------------------------------------------------------
@@ -361,6 +197,8 @@ class AssociationType:
     to_type: str
     type_id: int | None
     primary_type_id: int | None = None
+    #: No classic ``associationType`` is documented for it: generic events only.
+    generic_only: bool = False
 
     @property
     def family(self) -> str:
@@ -371,6 +209,34 @@ class AssociationType:
 
 
 _TYPE_TO_FAMILY: Final = {v: k for k, v in FAMILY_OBJECT_TYPE_ID.items()}
+
+#: Engagements (call, email, meeting, note, task) linked to contacts,
+#: companies, deals and tickets, both ways: HubSpot's default association type
+#: ids (Associations v4 guide, "association type IDs",
+#: https://developers.hubspot.com/docs/api-reference/crm-associations-v4/guide).
+#: Generic only: the classic payload for them is not documented.
+_ENGAGEMENTS: Final = (
+    ("CALL", "0-48", (194, 182, 206, 220), (193, 181, 205, 219)),
+    ("EMAIL", "0-49", (198, 186, 210, 224), (197, 185, 209, 223)),
+    ("MEETING", "0-47", (200, 188, 212, 226), (199, 187, 211, 225)),
+    ("NOTE", "0-46", (202, 190, 214, 228), (201, 189, 213, 227)),
+    ("TASK", "0-27", (204, 192, 216, 230), (203, 191, 215, 229)),
+)
+_ENGAGED: Final = (
+    ("CONTACT", "0-1"),
+    ("COMPANY", "0-2"),
+    ("DEAL", "0-3"),
+    ("TICKET", "0-5"),
+)
+_ENGAGEMENT_LINKS: Final = tuple(
+    link
+    for name, type_id, outward, inward in _ENGAGEMENTS
+    for (other, other_id), out_id, in_id in zip(_ENGAGED, outward, inward, strict=True)
+    for link in (
+        (f"{name}_TO_{other}", type_id, other_id, out_id),
+        (f"{other}_TO_{name}", other_id, type_id, in_id),
+    )
+)
 
 ASSOCIATION_TYPES: Final[tuple[AssociationType, ...]] = (
     AssociationType("CONTACT_TO_COMPANY", "0-1", "0-2", 279, 1),
@@ -392,6 +258,10 @@ ASSOCIATION_TYPES: Final[tuple[AssociationType, ...]] = (
     # No HUBSPOT_DEFINED id is given for ticket↔ticket, so never sent in generic form.
     AssociationType("TICKET_TO_TICKET", "0-5", "0-5", None),
     AssociationType("LINE_ITEM_TO_DEAL", "0-8", "0-3", 20),
+    *(
+        AssociationType(name, a, b, type_id, generic_only=True)
+        for name, a, b, type_id in _ENGAGEMENT_LINKS
+    ),
 )
 ASSOCIATION_BY_NAME: Final = {a.name: a for a in ASSOCIATION_TYPES}
 

@@ -9,8 +9,11 @@ One draw ``x`` per event; its bits, by field (each a :class:`Field` below):
 bits   field         meaning
 =====  ============  ====================================================
 0-9    TEMPLATE      which of the kind's 1024 templates, or association
+10     HOT           change or association: 0 = one of the type's newest
+                     records (what was just created is what gets edited)
+11-14  RECENT        which of the 16 newest records
 20-29  OCCURRED      which of 1024 occurredAt lags (0.3-1.5 s, spec §7)
-30-41  OBJECT        which of 4096 existing records
+30-41  OBJECT        which record of the portal's population (modulo its size)
 30-33  NEW_GAP       creation: gap to the next new record id
 30-32  MESSAGE_TYPE  newMessage: MESSAGE or COMMENT
 33-44  THREAD        newMessage: which of 4096 threads
@@ -56,6 +59,8 @@ class Field(NamedTuple):
 
 TEMPLATE: Final = Field(0, 1023)
 OCCURRED: Final = Field(20, 1023)
+HOT: Final = Field(10, 1)
+RECENT: Final = Field(11, 15)
 OBJECT: Final = Field(30, 4095)
 NEW_GAP: Final = Field(30, 15)
 MESSAGE_TYPE: Final = Field(30, 7)
@@ -72,12 +77,22 @@ PRIMARY: Final = Field(62, 3)
 #: The fields each action's emitter reads; within one action they never overlap
 #: (tests/unit/test_events.py checks), so no two choices are correlated.
 FIELDS_BY_ACTION: Final = {
-    "propertyChange": (TEMPLATE, OCCURRED, OBJECT),
+    "propertyChange": (TEMPLATE, HOT, RECENT, OCCURRED, OBJECT),
     "creation": (TEMPLATE, OCCURRED, NEW_GAP, FIRST, LATER),
     "lifecycle": (TEMPLATE, OCCURRED, OBJECT, FIRST, LATER),
     "merge": (TEMPLATE, OCCURRED, OBJECT, OTHER, EXTRA_MERGED, KEEPS_ID),
     "newMessage": (OCCURRED, MESSAGE_TYPE, THREAD),
-    "associationChange": (TEMPLATE, OCCURRED, OBJECT, OTHER, REMOVED, USER, PRIMARY),
+    "associationChange": (
+        TEMPLATE,
+        HOT,
+        RECENT,
+        OCCURRED,
+        OBJECT,
+        OTHER,
+        REMOVED,
+        USER,
+        PRIMARY,
+    ),
 }
 
 Emitter = Callable[[list[bytes], list[tuple[Any, ...]], list[Meta], int], None]
@@ -100,7 +115,16 @@ class EmitterMixin:
     _bits: Callable[[int], int]
     _rng: random.Random
 
-    def _ids_for(self, type_id: str) -> tuple[int, ...]:
+    def _ids_for(self, type_id: str) -> list[int]:
+        raise NotImplementedError
+
+    def _recent_for(self, type_id: str) -> list[int]:
+        raise NotImplementedError
+
+    def _deleted_for(self, type_id: str) -> list[int]:
+        raise NotImplementedError
+
+    def _replacement(self, object_id: int) -> int:
         raise NotImplementedError
 
     def _subscription_id(self, stype: str, type_id: str, prop: str = "") -> int:
@@ -151,20 +175,26 @@ class EmitterMixin:
                 )
             )
         pool = tuple(t.encode() for t in templates)
-        ids = self._ids_for("thread" if conv else kind.crm_type_id)
+        type_id = "thread" if conv else kind.crm_type_id
+        ids, recent = self._ids_for(type_id), self._recent_for(type_id)
+        n_ids = len(ids)
         occurred = self._occurred
         next_id = self._event_ids.__next__
         m: Meta = (stype, otid)
 
         tp_m, (oc_s, oc_m), (ob_s, ob_m) = TEMPLATE.mask, OCCURRED, OBJECT
+        (ho_s, ho_m), (rc_s, rc_m) = HOT, RECENT
 
         def emit_property(
             tmpls: list[bytes], args: list[tuple[Any, ...]], meta: list[Meta], x: int
         ) -> None:
             tmpls.append(pool[x & tp_m])
-            args.append(
-                (next_id(), occurred[(x >> oc_s) & oc_m], ids[(x >> ob_s) & ob_m])
+            oid = (
+                ids[((x >> ob_s) & ob_m) % n_ids]
+                if (x >> ho_s) & ho_m
+                else recent[(x >> rc_s) & rc_m]
             )
+            args.append((next_id(), occurred[(x >> oc_s) & oc_m], oid))
             meta.append(m)
 
         return emit_property
@@ -195,6 +225,12 @@ class EmitterMixin:
                 values = tuple(enc[i % len(enc)] for i in range(1 << POOL_BITS))
             else:
                 values = self._values[spec.kind]
+            if not spec.sensitive:
+                # A user clears a field: HubSpot reports the value "" (app-calls
+                # §4 infers it from the CRM API); one change in 32.
+                values = tuple(
+                    '""' if i % CLEARED_EVERY == 7 else v for i, v in enumerate(values)
+                )
             sid = self._subscription_id(stype, otid, spec.name)
             rows.append((sid, spec.name, values))
         table = weighted_table([s.weight for s in specs], 256)
@@ -212,8 +248,13 @@ class EmitterMixin:
             for s in sources
         )
         n_pool = len(pool)
-        ids = self._ids_for("thread" if conv else kind.crm_type_id)
+        life_type = "thread" if conv else kind.crm_type_id
+        ids, recent = self._ids_for(life_type), self._recent_for(life_type)
+        n_ids = len(ids)
         fresh = action == "creation"
+        born = [0]  # creations so far: which population slot the next one takes
+        gone = self._deleted_for(life_type)  # deleted records, for restores
+        leaves = action in ("deletion", "privacyDeletion")
         occurred = self._occurred
         next_id = self._event_ids.__next__
         m: Meta = (stype, otid)
@@ -246,8 +287,27 @@ class EmitterMixin:
             if fresh:
                 oid = self._next_new_id
                 self._next_new_id = oid + 1 + ((x >> ng_s) & ng_m)
+                # The new record joins the population and is among the newest,
+                # so the changes that follow are about it.
+                n = born[0]
+                born[0] = n + 1
+                ids[(n * 7919) % n_ids] = oid
+                recent[n & 15] = oid
+            elif action == "restore":
+                # A deleted record comes back into the population.
+                oid = gone[(x >> ob_s) & 15]
+                ids[((x >> ob_s) & ob_m) % n_ids] = oid
             else:
-                oid = ids[(x >> ob_s) & ob_m]
+                slot = ((x >> ob_s) & ob_m) % n_ids
+                oid = ids[slot]
+                if leaves:
+                    # A deleted record is edited no more: another takes its
+                    # place (one that existed before the app subscribed).
+                    ids[slot] = self._replacement(oid)
+                    if oid in recent:
+                        recent[recent.index(oid)] = ids[slot]
+                    if action == "deletion":
+                        gone[(x >> ob_s) & 15] = oid
             tmpls.append(pool[(x & tp_m) % n_pool])
             args.append((next_id(), t, oid))
             meta.append(m)
@@ -285,6 +345,7 @@ class EmitterMixin:
             for s in self._source_pool
         )
         ids = self._ids_for(kind.crm_type_id)
+        n_ids = len(ids)
         occurred = self._occurred
         next_id = self._event_ids.__next__
         bits = self._bits
@@ -296,13 +357,19 @@ class EmitterMixin:
         def emit_merge(
             tmpls: list[bytes], args: list[tuple[Any, ...]], meta: list[Meta], x: int
         ) -> None:
-            primary = ids[(x >> ob_s) & ob_m]
-            merged = [ids[(x >> ot_s) & ot_m]]
+            slot = ((x >> ob_s) & ob_m) % n_ids
+            other = ((x >> ot_s) & ot_m) % n_ids
+            primary = ids[slot]
+            merged = [ids[other]]
             if (x >> ex_s) & ex_m == 0:
-                merged.append(ids[bits(12)])
+                merged.append(ids[bits(12) % n_ids])
             merged = [i for i in merged if i != primary] or [primary + 1]
             # Usually the winner keeps its id; sometimes the merge makes a new one.
             new_id = primary if (x >> ki_s) & ki_m else primary + 7 + bits(10)
+            # Merged-away ids are retired: later events are about the survivor.
+            ids[slot] = new_id
+            if other != slot:
+                ids[other] = self._replacement(ids[other])
             tmpls.append(pool[x & tp_m])
             args.append(
                 (
@@ -338,6 +405,7 @@ class EmitterMixin:
             )
         )
         ids = self._ids_for("thread")
+        n_ids = len(ids)
         occurred = self._occurred
         next_id = self._event_ids.__next__
         bits = self._bits
@@ -353,7 +421,7 @@ class EmitterMixin:
                 (
                     next_id(),
                     occurred[(x >> oc_s) & oc_m],
-                    ids[(x >> th_s) & th_m],
+                    ids[((x >> th_s) & th_m) % n_ids],
                     bits(128),
                 )
             )
@@ -368,9 +436,16 @@ class EmitterMixin:
         assocs = associations_from(kind.crm_type_id, generic)
         to_ids = {a.name: self._ids_for(a.to_type) for a in assocs}
         own_ids = self._ids_for(kind.crm_type_id)
+        own_recent = self._recent_for(kind.crm_type_id)
+        n_own = len(own_ids)
         occurred = self._occurred
         next_id = self._event_ids.__next__
-        users = tuple(u.encode() for u in self._user_sources)
+        # Mostly people linking records by hand, sometimes an integration or a
+        # workflow (§2.3), the app itself included.
+        users = tuple(
+            (u if i % 4 else self._source_pool[i]).encode()
+            for i, u in enumerate(self._user_sources)
+        )
 
         def side(assoc: AssociationType) -> Side:
             if generic:
@@ -412,14 +487,20 @@ class EmitterMixin:
         tp_m, (oc_s, oc_m), (ob_s, ob_m) = TEMPLATE.mask, OCCURRED, OBJECT
         (ot_s, ot_m), (re_s, re_m), (us_s, us_m) = OTHER, REMOVED, USER
         pr_s, pr_m = PRIMARY
+        (ho_s, ho_m), (rc_s, rc_m) = HOT, RECENT
 
         def emit_association(
             tmpls: list[bytes], args: list[tuple[Any, ...]], meta: list[Meta], x: int
         ) -> None:
             assoc = assocs[(x & tp_m) % len(assocs)]
             t = occurred[(x >> oc_s) & oc_m]
-            from_id = own_ids[(x >> ob_s) & ob_m]
-            to_id = to_ids[assoc.name][(x >> ot_s) & ot_m]
+            from_id = (
+                own_ids[((x >> ob_s) & ob_m) % n_own]
+                if (x >> ho_s) & ho_m
+                else own_recent[(x >> rc_s) & rc_m]
+            )
+            targets = to_ids[assoc.name]
+            to_id = targets[((x >> ot_s) & ot_m) % len(targets)]
             removed = "true" if (x >> re_s) & re_m == 0 else "false"
             source = users[(x >> us_s) & us_m]
             primary = assoc.primary_type_id is not None and (x >> pr_s) & pr_m == 0
@@ -438,6 +519,9 @@ class EmitterMixin:
 
         return emit_association
 
+
+#: One value in this many of a property's pool is "" (the field cleared).
+CLEARED_EVERY: Final = 32
 
 #: Marks a companion event to be moved to a later block of its portal.
 LATER_MARK: Final = object()

@@ -49,7 +49,7 @@ _ACTION_WEIGHT: Final = {
     "restore": 2,
     "privacyDeletion": 1,
 }
-_OTHER_OBJECT_WEIGHT: Final = 2
+_OTHER_OBJECT_WEIGHT: Final = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +73,9 @@ def kinds(config: MixConfig) -> list[Kind]:
     CatalogError when the selection produces none.
     """
     selected = catalog.select_types(config.types)
+    if config.format == "generic" and tuple(config.types) == catalog.DEFAULT_TYPES:
+        # Nobody chose the types: a generic app sees every object (§3.1).
+        selected = (*selected, *catalog.generic_types())
     generic_ids = config.object_type_ids or (
         catalog.GENERIC_OBJECT_TYPE_IDS if config.format == "generic" else ()
     )
@@ -156,7 +159,8 @@ def associations_from(type_id: str, generic: bool = True) -> list[AssociationTyp
     return [
         a
         for a in catalog.ASSOCIATION_TYPES
-        if a.from_type == type_id and (a.type_id is not None or not generic)
+        if a.from_type == type_id
+        and (a.type_id is not None if generic else not a.generic_only)
     ]
 
 

@@ -31,6 +31,8 @@ from .wire import PORTAL_SLOT_B, Meta, Recyclable, RenderedBlock, WebhookEvent
 
 _KIND_TABLE_BITS: Final = 16
 _BLOCK: Final = 1024  # random draws per refill
+#: Records per object type and portal at most (the draw's OBJECT field).
+MAX_OBJECTS: Final = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +49,7 @@ class EventConfig:
     ``contact.privacyDeletion``) stay classic, as a real app would subscribe them.
     """
 
-    types: tuple[str, ...] = ("contact", "company", "deal", "ticket", "conversation")
+    types: tuple[str, ...] = catalog.DEFAULT_TYPES
     format: Format = "classic"
     object_type_ids: tuple[str, ...] = ()
     portals: int = 1
@@ -61,6 +63,8 @@ class EventConfig:
     weights: tuple[tuple[str, float], ...] = ()
     #: (family or objectTypeId, property names): which properties change.
     properties: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Records of each object type per portal that events are about.
+    objects: int = 1000
 
     def __post_init__(self) -> None:
         if self.portals < 1 or self.portals > 1024:
@@ -69,6 +73,8 @@ class EventConfig:
             raise UsageError(f"--format must be classic or generic, not {self.format}")
         if self.distinct is not None and self.distinct < 1:
             raise UsageError("--distinct must be at least 1")
+        if not 1 <= self.objects <= MAX_OBJECTS:
+            raise UsageError(f"--objects must be between 1 and {MAX_OBJECTS}")
 
 
 class EventSource(EmitterMixin):
@@ -119,7 +125,9 @@ class EventSource(EmitterMixin):
         # occurredAt per draw; moved by set_time().
         self._base_ms = config.start_ms
         self._occurred = [config.start_ms - lag for lag in self._lags]
-        self._object_ids: dict[str, tuple[int, ...]] = {}
+        self._object_ids: dict[str, list[int]] = {}
+        self._recent: dict[str, list[int]] = {}
+        self._deleted: dict[str, list[int]] = {}
         self._next_new_id = rng.randrange(100_000_000_000, 400_000_000_000)
         self._subscription_ids: dict[tuple[str, str, str], int] = {}
         subscribed = kinds(config)
@@ -134,9 +142,10 @@ class EventSource(EmitterMixin):
         self._emitter_table = [emitters[i] for i in table]
 
     # -- public -------------------------------------------------------------
-    def render(self, count: int) -> RenderedBlock:
+    def render(self, count: int, portal: int | None = None) -> RenderedBlock:
         """
-        The next ``count`` events (1-100) for one portal, rendered.
+        The next ``count`` events (1-100) for one portal, rendered: ``portal``,
+        or one picked at random.
 
         With ``distinct`` set, blocks past that many events are earlier blocks
         re-stamped: same payloads, fresh eventIds and occurredAt.
@@ -144,6 +153,8 @@ class EventSource(EmitterMixin):
         if not 1 <= count <= catalog.MAX_BATCH_SIZE:
             raise UsageError(f"a block holds 1 to {catalog.MAX_BATCH_SIZE} events")
         limit = self.config.distinct
+        if portal is not None:
+            return self._render_fresh(count, portal)
         if limit is not None and self._position >= limit and self._recycled:
             entry = self._recycled[self._recycle_at % len(self._recycled)]
             # A pooled block may be a little short (a companion moved on); any
@@ -189,9 +200,10 @@ class EventSource(EmitterMixin):
             entry.portal_id, body, ids, times, entry.meta, families=entry.families
         )
 
-    def _render_fresh(self, count: int) -> RenderedBlock:
+    def _render_fresh(self, count: int, portal: int | None = None) -> RenderedBlock:
         bits = self._bits
-        portal = self.portal_ids[bits(16) % len(self.portal_ids)]
+        drawn = self.portal_ids[bits(16) % len(self.portal_ids)]
+        portal = drawn if portal is None else portal
         block_no = self._blocks
         self._blocks = block_no + 1
         tmpls: list[bytes] = []
@@ -302,25 +314,54 @@ class EventSource(EmitterMixin):
         rng.shuffle(fragments)
         return tuple(fragments)
 
-    def _ids_for(self, type_id: str) -> tuple[int, ...]:
+    def _ids_for(self, type_id: str) -> list[int]:
         """
-        4096 existing record ids of one object type (thread ids for "thread").
+        The portal's population of one object type (thread ids for "thread"):
+        ``objects`` records that exist before the run; creations replace them
+        one by one, so the population stays bounded.
         """
         ids = self._object_ids.get(type_id)
         if ids is None:
             rng = self._rng
+            n = self.config.objects
             if type_id == "thread":
-                ids = tuple(rng.randrange(10**9, 10**10) for _ in range(4096))
+                ids = [rng.randrange(10**9, 10**10) for _ in range(n)]
             else:
                 # Records created since ~2021 have 10-12 digit ids; older ones 7-9.
-                ids = tuple(
+                ids = [
                     rng.randrange(10**7, 10**9)
                     if rng.random() < 0.15
                     else rng.randrange(10**9, 10**12)
-                    for _ in range(4096)
-                )
+                    for _ in range(n)
+                ]
             self._object_ids[type_id] = ids
         return ids
+
+    def _recent_for(self, type_id: str) -> list[int]:
+        """The 16 newest records of a type (at first, the population's first)."""
+        recent = self._recent.get(type_id)
+        if recent is None:
+            recent = self._recent[type_id] = self._ids_for(type_id)[:16] * (
+                16 // min(16, self.config.objects) + 1
+            )
+            del recent[16:]
+        return recent
+
+    def _deleted_for(self, type_id: str) -> list[int]:
+        """16 recently deleted records of a type, that a restore brings back."""
+        gone = self._deleted.get(type_id)
+        if gone is None:
+            rng = self._rng
+            gone = self._deleted[type_id] = [
+                rng.randrange(10**9, 10**12) for _ in range(16)
+            ]
+        return gone
+
+    def _replacement(self, object_id: int) -> int:
+        """A record that takes a retired one's place in the population."""
+        # Derived, not drawn, so the random stream is the same with or without
+        # deletions; the multiplier keeps replacements 10-12 digits and distinct.
+        return 10**9 + (object_id * 2_654_435_761 + 97) % (9 * 10**11)
 
     def _subscription_id(self, stype: str, type_id: str, prop: str = "") -> int:
         key = (stype, type_id, prop)

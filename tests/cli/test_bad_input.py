@@ -35,7 +35,7 @@ FILES: dict[str, bytes] = {
     "secret-in-seed.toml": f'seed = "{SECRET}"\n{MINIMAL}'.encode(),
     "bracket-key.toml": b'"a[b" = 1\n' + MINIMAL.encode(),
     "no-events.toml": b'format = "generic"\ntypes = ["object.associationChange"]\n'
-    b'object_types = ["0-46"]\n' + MINIMAL.encode(),
+    b'object_types = ["0-19"]\n' + MINIMAL.encode(),
     "down-with-target.toml": b'target = "http://127.0.0.1:9/h"\n'
     b"[[phases]]\nevents = 10\nreceiver_down = true\n",
     "workflow-products.toml": b'retry_profile = "workflow"\ntypes = ["product"]\n'
@@ -70,6 +70,11 @@ FILES: dict[str, bytes] = {
     "headers-list.jsonl": b'{"t": 0, "url": "x", "headers": [], "encoding": "utf-8",'
     b' "body": "[]"}\n',
     "body.json": b"[]",
+    "state.jsonl": b'{"portalId": 1, "objectTypeId": "0-1", "objectId": 2}\n',
+    "state-id-text.jsonl": b'{"portalId": 1, "objectTypeId": "0-1", "objectId": "2"}\n',
+    "state-twice.jsonl": b'{"portalId": 1, "objectTypeId": "0-1", "objectId": 2}\n' * 2,
+    "state-props-list.jsonl": b'{"portalId": 1, "objectTypeId": "0-1", "objectId": 2,'
+    b' "properties": []}\n',
     "method-webhooks.toml": b'method = "GET"\n' + MINIMAL.encode(),
     "key-no-auth.toml": b'retry_profile = "workflow"\n[app]\napi_key = "hunter22key"\n'
     + MINIMAL.encode(),
@@ -713,6 +718,51 @@ CASES: list[tuple[str, list[str], str]] = [
         ["trigger", "contact.creation", URL, "-s", SECRET, "--timeout", NAN],
         "--timeout",
     ),
+    # the portal model: chaos, expected state, verify-state
+    ("send chaos knob", _send("--chaos", "dupes=0.1"), "--chaos"),
+    ("send chaos share", _send("--chaos", "reorder=1.5"), "--chaos"),
+    ("send chaos nan", _send("--chaos", f"duplicates={NAN}"), "--chaos"),
+    ("send chaos value", _send("--chaos", "reorder"), "--chaos"),
+    ("send chaos window", _send("--chaos", "reorder=0.1,window=0"), "--chaos"),
+    ("send objects", _send("--objects", "0"), "--objects"),
+    ("send objects max", _send("--objects", "5000"), "--objects"),
+    ("send state folder", _send("--state-out", "{tmp}/no/x.jsonl"), "--state-out"),
+    (
+        "workflow state",
+        _workflow("--state-out", "{tmp}/x.jsonl"),
+        "--state-out",
+    ),
+    ("verify-state missing", ["verify-state", "{tmp}/a", "{state.jsonl}"], "EXPECTED"),
+    (
+        "verify-state not json",
+        ["verify-state", "{state.jsonl}", "{garbage.jsonl}"],
+        "garbage.jsonl:1",
+    ),
+    (
+        "verify-state id text",
+        ["verify-state", "{state.jsonl}", "{state-id-text.jsonl}"],
+        "objectId",
+    ),
+    (
+        "verify-state twice",
+        ["verify-state", "{state.jsonl}", "{state-twice.jsonl}"],
+        "twice",
+    ),
+    (
+        "verify-state properties",
+        ["verify-state", "{state.jsonl}", "{state-props-list.jsonl}"],
+        "properties",
+    ),
+    (
+        "verify-state limit",
+        ["verify-state", "{state.jsonl}", "{state.jsonl}", "--limit", "0"],
+        "--limit",
+    ),
+    (
+        "verify-state json folder",
+        ["verify-state", "{state.jsonl}", "{state.jsonl}", "--json", "{tmp}/n/x"],
+        "--json",
+    ),
     # custom workflow actions
     ("action no secret", ["action", "http://127.0.0.1:9/actions"], "--secret"),
     ("action definition", _action("--definition", "{tmp}/nope.json"), "--definition"),
@@ -844,5 +894,5 @@ def test_the_table_covers_every_command():
     assert {
         "send", "receive", "sign", "types", "demo", "run", "validate", "replay",
         "contract", "bench", "report", "compare", "workflow", "action",
-        "action-options", "action-app", "trigger",
+        "action-options", "action-app", "trigger", "verify-state",
     } <= commands  # fmt: skip

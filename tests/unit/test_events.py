@@ -120,14 +120,63 @@ class TestSemantics:
         assert {"REDACTED"} == values
 
     def test_realistic_values(self):
-        """Deal stages are HubSpot's defaults and amounts look like money."""
+        """Deal stages are real stage ids, amounts look like money, or cleared."""
 
+        stages = set()
         for e in _events(3000, types=("deal.propertyChange",)):
             d = e.to_dict()
             if d["propertyName"] == "dealstage":
-                assert d["propertyValue"] in catalog.DEAL_STAGES
-            if d["propertyName"] == "amount":
+                assert d["propertyValue"] in (*catalog.DEAL_STAGES, "")
+                stages.add(d["propertyValue"])
+            if d["propertyName"] == "amount" and d["propertyValue"]:
                 assert d["propertyValue"].endswith(".00")
+        assert {"closedwon", "3468521172", ""} <= stages
+
+    def test_some_values_are_cleared(self):
+        """About one property change in 32 clears the field to "" (app-calls §4)."""
+
+        values = [
+            e.to_dict()["propertyValue"]
+            for e in _events(3000, types=("contact.propertyChange",))
+        ]
+        cleared = values.count("")
+        assert 3000 // 64 < cleared < 3000 // 16
+
+    def test_changes_follow_creations(self):
+        """Most records an app hears about get several events: created, then edited."""
+
+        events = [e.to_dict() for e in _events(20000)]
+        per_object = Counter(d.get("objectId") or d.get("fromObjectId") for d in events)
+        several = sum(1 for n in per_object.values() if n >= 2)
+        assert several > len(per_object) / 2
+        created = {
+            d["objectId"] for d in events if d["subscriptionType"].endswith(".creation")
+        }
+        edited = {
+            d["objectId"]
+            for d in events
+            if d["subscriptionType"].endswith(".propertyChange")
+        }
+        assert len(created & edited) > len(created) / 2
+
+    def test_generic_default_covers_every_object(self):
+        """--format generic with no types covers every §3.1 generic objectTypeId."""
+
+        seen = {
+            d.get("objectTypeId") or d.get("fromObjectTypeId")
+            for d in (e.to_dict() for e in _events(20000, format="generic"))
+        }
+        assert set(catalog.GENERIC_OBJECT_TYPE_IDS) <= seen
+
+    def test_generic_associations_include_engagements(self):
+        """Generic association events link notes, calls, emails, meetings and tasks."""
+
+        engaged = {
+            d["fromObjectTypeId"]
+            for d in (e.to_dict() for e in _events(20000, format="generic"))
+            if d["subscriptionType"] == "object.associationChange"
+        }
+        assert {"0-27", "0-46", "0-47", "0-48", "0-49"} <= engaged
 
     def test_association_both_sides(self):
         """With both families subscribed, a link is reported to both sides."""
