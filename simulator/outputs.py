@@ -32,6 +32,7 @@ FLAGS = {
     "markdown_path": "--markdown",
     "ledger_path": "--ledger",
     "record_path": "--record",
+    "state_path": "--state-out",
     "json_path": "--json",
 }
 
@@ -71,6 +72,7 @@ class Outputs:
     markdown_path: str | None = None
     ledger_path: str | None = None
     record_path: str | None = None
+    state_path: str | None = None
 
     def check(self) -> Outputs:
         """Every path can be written (see :func:`check_paths`); self."""
@@ -80,7 +82,7 @@ class Outputs:
     @property
     def files(self) -> Files:
         """What the run itself streams (ledger, recording)."""
-        return Files(self.ledger_path, self.record_path)
+        return Files(self.ledger_path, self.record_path, self.state_path)
 
 
 def write(
@@ -113,6 +115,8 @@ def write(
         written.append((outputs.ledger_path, "ledger"))
     if outputs.record_path:
         written.append((outputs.record_path, "recording"))
+    if outputs.state_path:
+        written.append((outputs.state_path, "expected CRM state"))
     return written
 
 

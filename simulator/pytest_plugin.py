@@ -23,8 +23,16 @@ default strict mode needs no marker and no configuration.
 from __future__ import annotations
 
 import inspect
+import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,7 +40,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from . import transport
+from . import crm_state, transport, verification
 from .batching import Batch
 from .contract import CHECK_IDS, CheckResult, ContractOptions, run_contract
 from .events import EventConfig, EventSource, WebhookEvent
@@ -50,6 +58,32 @@ except ImportError:  # pragma: no cover - the plugin then offers only sync fixtu
 def contract_check_ids() -> tuple[str, ...]:
     """The contract check ids, to parametrize a test with."""
     return CHECK_IDS
+
+
+StateRows = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
+
+
+def assert_state_matches(
+    expected: StateRows, actual: StateRows, limit: int = 10
+) -> None:
+    """
+    Fail the test, listing the first differences, unless your receiver's state
+    matches the expected one (``--state-out``); each is a JSONL path or rows
+    of the same shape (dicts, e.g. straight from your database)::
+
+        assert_state_matches("expected.jsonl", [dict(row) for row in rows])
+    """
+    result = verification.verify(_state(expected, "expected"), _state(actual, "actual"))
+    if not result.passed:
+        lines = "\n".join(d.line() for d in result.differences[:limit])
+        raise AssertionError(f"{result.summary()}\n{lines}")
+
+
+def _state(rows: StateRows, what: str) -> dict[crm_state.Key, crm_state.Record]:
+    if isinstance(rows, (str, os.PathLike)):
+        return crm_state.read(os.fspath(rows), what)
+    records = (crm_state.parse(row, f"{what} row {n}") for n, row in enumerate(rows, 1))
+    return {r.key: r for r in records}
 
 
 @dataclass(frozen=True, slots=True)

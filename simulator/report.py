@@ -67,6 +67,7 @@ def _summary_json(result: RunResult) -> dict[str, Any]:
             "by_attempt": {str(k): v for k, v in s.by_attempt.items()},
             "bytes_out": s.bytes_out,
         },
+        "chaos": dict(result.chaos),
         "duration_s": round(s.duration_s, 6),
         "max_event_age_s": round(s.max_event_age_s, 6),
         "requests_per_second": round(s.requests_per_s, 3),
@@ -147,6 +148,11 @@ def render(result: RunResult) -> RenderableType:
         )
     events.add_row("gave up", gave_up)
     events.add_row("pending", f"{ledger.pending_count:,}")
+    if result.chaos:
+        events.add_row(
+            "chaos",
+            ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result.chaos.items()),
+        )
 
     reqs = Table(title="Requests", show_header=False, box=None, padding=(0, 2))
     reqs.add_column(style="bold")

@@ -9,6 +9,7 @@ Renderers and output writers depend on this module, never on the composer
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,8 @@ class RunResult:
     #: A custom action run's executions by outcome (succeeded, completed,
     #: expired, failed, gave_up, pending); empty otherwise.
     outcomes: Mapping[str, int] = field(default_factory=dict)
+    #: What --chaos did: events duplicated, reordered, split off, … .
+    chaos: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def all_delivered(self) -> bool:
@@ -63,9 +66,11 @@ def merge_results(results: Sequence[RunResult], elapsed_s: float) -> RunResult:
     if len(results) == 1:
         return results[0]
     stats, ledger = Stats(), Ledger()
+    chaos: Counter[str] = Counter()
     for r in results:
         stats.merge(r.stats)
         ledger.merge(r.ledger)
+        chaos.update(r.chaos)
     return RunResult(
         summary=stats.summary(elapsed_s),
         ledger=ledger,
@@ -75,6 +80,7 @@ def merge_results(results: Sequence[RunResult], elapsed_s: float) -> RunResult:
         target_url=results[0].target_url,
         stats=stats,
         unit=results[0].unit,
+        chaos=dict(chaos),
     )
 
 

@@ -20,9 +20,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final, Protocol
 
-from . import aio, retry
+from . import aio, crm_state, retry
 from .batching import Batch
+from .chaos import ChaosSource
 from .clock import Clock, SystemClock
+from .crm_state import StateBuilder
 from .delivery import Attempt, DeliveryEngine, DeliveryOptions, HeaderSource
 from .errors import SecretError, UsageError
 from .ledger import BatchRecord, Ledger, LedgerFile, Sink
@@ -113,16 +115,29 @@ class SendRun(_Sampled):
         phases: Sequence[Phase] = (),
         on_phase: PhaseHook | None = None,
     ) -> None:
+        if options.workflow is not None and (
+            options.chaos.active or options.state_path
+        ):
+            raise UsageError(
+                "--chaos and --state-out are for Webhooks API events, not "
+                "workflow webhooks"
+            )
         self.target = Target.parse(options.target_url).check_allowed(
             options.allow_remote
         )
         self.options = options
         self.clock = clock or SystemClock()
-        self.source: EventSource | WorkflowSource
+        self.source: EventSource | WorkflowSource | ChaosSource
         if options.workflow is not None:
             self.source = WorkflowSource(options.source, options.workflow)
+        elif options.chaos.active:
+            self.source = ChaosSource(
+                EventSource(options.source), options.chaos, options.source.seed
+            )
         else:
             self.source = EventSource(options.source)
+        #: The CRM state delivered events imply (--state-out).
+        self.state = StateBuilder() if options.state_path else None
         self.stats = Stats()
         self._file = LedgerFile(options.ledger_path) if options.ledger_path else None
         self.ledger = Ledger(self._sink(sink))
@@ -214,13 +229,15 @@ class SendRun(_Sampled):
         opts = self.options
         await self.check_target()
         stream = self._stream = self._make_stream()
-        stats, ledger, file = self.stats, self.ledger, self._file
+        stats, ledger, file, state = self.stats, self.ledger, self._file, self.state
 
         def record(attempt: Attempt) -> None:
             stats.add(attempt)
             if file is not None:
                 file.attempt(attempt)
             ledger.record_attempt(attempt)
+            if state is not None and attempt.final and attempt.ok:
+                state.add_body(attempt.batch.first_body)
             if on_attempt is not None:
                 on_attempt(attempt)
 
@@ -251,6 +268,8 @@ class SendRun(_Sampled):
                 file.close()
             if self._recorder is not None:
                 self._recorder.close()
+            if state is not None and opts.state_path:
+                crm_state.write(opts.state_path, state.records())
         return RunResult(
             summary=stats.summary(time.perf_counter() - t0),
             ledger=ledger,
@@ -260,7 +279,14 @@ class SendRun(_Sampled):
             target_url=self.target.url,
             stats=stats,
             unit="record" if opts.workflow is not None else "event",
+            chaos=self._chaos_counts(),
         )
+
+    def _chaos_counts(self) -> dict[str, int]:
+        source = self.source
+        if not isinstance(source, ChaosSource):
+            return {}
+        return {**source.counts, "held_back_at_end": source.held}
 
 
 # ---------------------------------------------------------------------------

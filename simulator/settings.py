@@ -16,13 +16,14 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 from urllib.parse import quote
 
-from . import catalog, retry
+from . import catalog, chaos, retry
 from .catalog import Format
+from .chaos import Chaos
 from .declarations import declared, setting, validate
 from .delivery import DeliveryOptions
 from .errors import CatalogError, UsageError
 from .signing import ClientSecret, SignatureVersion, SigningOptions
-from .source import EventConfig
+from .source import MAX_OBJECTS, EventConfig
 from .workflow import (
     Method,
     RecordForm,
@@ -113,6 +114,12 @@ class SendSettings:
         1, "--portals", "portals", "int", "HubSpot accounts to spread events over.",
         low=1, high=1024, app=True,
     )  # fmt: skip
+    objects: int = setting(
+        1000, "--objects", "objects", "int",
+        "Records of each object type per portal that events are about: new "
+        "ones are created, then edited, linked, merged and deleted.",
+        low=1, high=MAX_OBJECTS, metavar="N",
+    )  # fmt: skip
     app_id: int | None = setting(
         None, "--app-id", "app_id", "int",
         "appId in payloads (default: random, seeded).",
@@ -182,6 +189,13 @@ class SendSettings:
         "Render N different events, then re-send them with fresh eventIds and "
         "occurredAt (fast, for load tests; default: every event different).",
         low=1, high=1_000_000, metavar="N",
+    )  # fmt: skip
+    chaos: str = setting(
+        "", "--chaos", "chaos", "str",
+        "HubSpot's at-least-once, unordered delivery, as shares of events: "
+        "duplicates=0.05,reorder=0.3,split=0.1,burst=0.05,skew=300 (seconds), "
+        "window=10 (requests a held-back event may wait). Off by default.",
+        metavar="KNOBS", extra=chaos.check,
     )  # fmt: skip
     escape_unicode: bool = setting(
         False, "--escape-unicode", "escape_unicode", "bool",
@@ -304,6 +318,7 @@ class SendSettings:
             start_ms=int(start),
             escape_unicode=self.escape_unicode,
             distinct=self.distinct,
+            objects=self.objects,
         )
         return replace(config, types=self.types) if self.types else config
 
@@ -390,6 +405,8 @@ class SendSettings:
             preflight=self.preflight,
             ledger_path=files.ledger_path,
             record_path=files.record_path,
+            state_path=files.state_path,
+            chaos=Chaos.parse(self.chaos) if self.chaos else Chaos(),
             workflow=workflow,
             duration_s=bounds.duration_s,
             rate=rate,
@@ -417,6 +434,10 @@ class SendOptions:
     preflight: bool = True
     ledger_path: str | None = None
     record_path: str | None = None
+    #: Where to write the expected CRM state (crm_state) at the end.
+    state_path: str | None = None
+    #: HubSpot's delivery chaos (duplicates, reordering …), off by default.
+    chaos: Chaos = field(default_factory=Chaos)
     #: A workflow "Send a webhook" action's set-up (None: Webhooks API batches).
     workflow: WorkflowRequest | None = None
     #: Sent in the query on the wire only: an API key (never shown or recorded).
@@ -452,6 +473,7 @@ class Files:
 
     ledger_path: str | None = None
     record_path: str | None = None
+    state_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,7 +352,7 @@ def output_options(streams: bool = True) -> Callable[[F], F]:
         ),
     ]  # fmt: skip
     if streams:
-        names += ["ledger_path", "record_path"]
+        names += ["ledger_path", "record_path", "state_path"]
         options += [
             click.option(
                 "--ledger", "ledger_path", metavar="FILE.jsonl",
@@ -361,6 +361,11 @@ def output_options(streams: bool = True) -> Callable[[F], F]:
             click.option(
                 "--record", "record_path", metavar="FILE.jsonl",
                 help="Record every request as sent (for hubsim replay).",
+            ),
+            click.option(
+                "--state-out", "state_path", metavar="FILE.jsonl",
+                help="Write the CRM state the delivered events imply, one record "
+                "per line, for hubsim verify-state.",
             ),
         ]  # fmt: skip
 
@@ -435,6 +440,7 @@ from . import (  # noqa: E402, F401
     reports,
     scenario,
     send,
+    state,
     tools,
     workflow,
 )
