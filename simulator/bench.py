@@ -337,6 +337,7 @@ def _send_options(
         retry_profile="none",
         distinct=opts.distinct,
         preflight=False,
+        spread=0.0,  # a load test's events just happened: age is delivery delay
     )
     bounds = Bounds(opts.duration_s, rate, opts.max_requests)
     return settings.to_options(

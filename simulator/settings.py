@@ -120,6 +120,13 @@ class SendSettings:
         "ones are created, then edited, linked, merged and deleted.",
         low=1, high=MAX_OBJECTS, metavar="N",
     )  # fmt: skip
+    spread: float = setting(
+        600.0, "--spread", "spread_s", "float",
+        "Seconds over which a send's occurredAt rise, ending now: a portal's "
+        "story takes minutes (0: every event just happened). Paced runs follow "
+        "the clock instead.",
+        low=0, high=MAX_DURATION_S, metavar="SECONDS",
+    )  # fmt: skip
     app_id: int | None = setting(
         None, "--app-id", "app_id", "int",
         "appId in payloads (default: random, seeded).",
@@ -319,6 +326,8 @@ class SendSettings:
             escape_unicode=self.escape_unicode,
             distinct=self.distinct,
             objects=self.objects,
+            spread_ms=int(self.spread * 1000),
+            spread_events=self.events,
         )
         return replace(config, types=self.types) if self.types else config
 

@@ -65,6 +65,11 @@ class EventConfig:
     properties: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: Records of each object type per portal that events are about.
     objects: int = 1000
+    #: occurredAt of the first ``spread_events`` events rises evenly over the
+    #: ``spread_ms`` before ``start_ms``, so a portal's day unfolds over
+    #: minutes, not in a second; paced runs (set_time) follow the clock instead.
+    spread_ms: int = 0
+    spread_events: int = 0
 
     def __post_init__(self) -> None:
         if self.portals < 1 or self.portals > 1024:
@@ -125,6 +130,7 @@ class EventSource(EmitterMixin):
         # occurredAt per draw; moved by set_time().
         self._base_ms = config.start_ms
         self._occurred = [config.start_ms - lag for lag in self._lags]
+        self._spread = config.spread_ms > 0 and config.spread_events > 0
         self._object_ids: dict[str, list[int]] = {}
         self._recent: dict[str, list[int]] = {}
         self._deleted: dict[str, list[int]] = {}
@@ -172,7 +178,11 @@ class EventSource(EmitterMixin):
         Events rendered from now on occurred 0.3-1.5 s before ``now_ms`` (§7):
         paced runs call this so event age means what HubSpot users feel.
         """
-        if abs(now_ms - self._base_ms) >= 10:
+        self._spread = False
+        self._move_to(now_ms, 10)
+
+    def _move_to(self, now_ms: int, threshold_ms: int) -> None:
+        if abs(now_ms - self._base_ms) >= threshold_ms:
             self._base_ms = now_ms
             self._occurred[:] = [now_ms - lag for lag in self._lags]
 
@@ -201,6 +211,16 @@ class EventSource(EmitterMixin):
         )
 
     def _render_fresh(self, count: int, portal: int | None = None) -> RenderedBlock:
+        if self._spread:
+            config = self.config
+            done = min(self._position, config.spread_events)
+            # Moved in steps of at least a second: a long run re-bases rarely.
+            self._move_to(
+                config.start_ms
+                - config.spread_ms
+                + config.spread_ms * done // config.spread_events,
+                1000,
+            )
         bits = self._bits
         drawn = self.portal_ids[bits(16) % len(self.portal_ids)]
         portal = drawn if portal is None else portal

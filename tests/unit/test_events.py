@@ -352,3 +352,27 @@ class TestBitLayout:
             assert 0 == used & bits, f
             assert bits < 2**64
             used |= bits
+
+
+class TestSpread:
+    def test_a_sends_occurred_at_rises_over_its_spread(self):
+        """With a spread, occurredAt climbs from start - spread to start across the run."""
+
+        src = EventSource(
+            EventConfig(seed=3, start_ms=START, spread_ms=600_000, spread_events=5000)
+        )
+        times = [e.occurred_at for e in src.take(5000)]
+        assert START - 600_000 - 1500 <= min(times)
+        assert max(times) < START
+        assert max(times) - min(times) > 500_000
+        assert max(times[:100]) < min(times[-100:])
+
+    def test_set_time_wins_over_the_spread(self):
+        """A paced run sets the time: events then occurred just before it (§7)."""
+
+        src = EventSource(
+            EventConfig(seed=3, start_ms=START, spread_ms=600_000, spread_events=5000)
+        )
+        src.set_time(START + 10_000)
+        times = [e.occurred_at for e in src.take(1000)]
+        assert all(START + 10_000 - 1500 <= t < START + 10_000 for t in times)
