@@ -363,10 +363,16 @@ class DeliveryEngine:
         )
 
     async def _feed(self, batches: AsyncIterator[Batch]) -> None:
-        """Pull an async source, one batch ahead at most, handing each to a slot."""
+        """
+        Pull an async source, at most a slot's worth per slot ahead, handing
+        each batch to a slot. Not just one ahead: when a schedule runs behind,
+        every due batch is pulled in one turn of the loop instead of one per
+        turn, so the feeder never becomes what limits the rate.
+        """
+        ahead = max(1, self.options.max_in_flight)
         try:
             while not self._stopping:
-                while self._fed and not self.stopping:
+                while len(self._fed) >= ahead and not self.stopping:
                     self._space.clear()
                     await self._space.wait()
                 if self.stopping:

@@ -16,6 +16,7 @@ Each satisfies :class:`BatchStream`; the run needs nothing else of them.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Protocol
@@ -25,6 +26,11 @@ from .clock import Clock
 from .ledger import Ledger
 from .pacing import Phase, Planned, phase_duration, plan
 from .wire import RenderedBlock
+
+#: A batch due this soon goes now. Event loop timers have millisecond
+#: resolution (libuv rounds down), so a shorter sleep returns at once and the
+#: wait becomes a busy loop that takes the CPU from the requests in flight.
+EARLY_S = 0.001
 
 #: Awaited when a scenario phase begins: (index, phase).
 PhaseHook = Callable[[int, Phase], Awaitable[None]]
@@ -219,7 +225,7 @@ class PacedStream:
                     length = phase_duration(self._phases[phase])
                     next_base = None if length is None else base + length
                 due = base + (item.at or 0.0)
-                while not run.stopped and (wait := due - clock.monotonic()) > 0:
+                while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
                     await clock.sleep(min(wait, 0.25))
                 if run.stopped:
                     break
@@ -300,7 +306,9 @@ class OpenStream:
         """Batches due before monotonic ``until`` that were never started."""
         if self._start is None:
             return 0
-        due = int((until - self._start) / self._interval) + 1
+        # Batch i is due at start + i * interval: those with a moment strictly
+        # before ``until`` (one due at the deadline itself was never owed).
+        due = math.ceil((until - self._start) / self._interval - 1e-9)
         if self.max_batches is not None:
             due = min(due, self.max_batches)
         return max(0, min(due - self._next, -(-self._remaining // self._size)))
@@ -325,7 +333,7 @@ class OpenStream:
             if self._start is None:
                 self._start = clock.monotonic()
             due = self._start + self._next * self._interval
-            while not run.stopped and (wait := due - clock.monotonic()) > 0:
+            while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
                 await clock.sleep(min(wait, 0.05))
             if run.stopped:
                 raise StopAsyncIteration

@@ -1,0 +1,43 @@
+"""The open model's accounting, by construction (streams.OpenStream)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from simulator.clock import ManualClock
+from simulator.streams import OpenStream
+
+
+def _stream(rate: float, started: int) -> OpenStream:
+    run = SimpleNamespace(clock=ManualClock(), stopped=False)
+    stream = OpenStream(run, rate, 100, total=10**9)  # type: ignore[arg-type]
+    stream._start = 0.0
+    stream._next = started
+    return stream
+
+
+class TestNeverSent:
+    @pytest.mark.parametrize(
+        ("rate", "seconds", "started", "never"),
+        [
+            (200.0, 1.0, 200, 0),
+            (200.0, 1.0, 150, 50),
+            (3.0, 1.0, 0, 3),
+            (7.0, 2.0, 14, 0),
+        ],
+    )
+    def test_only_sends_due_before_the_deadline_count(
+        self, rate, seconds, started, never
+    ):
+        """Batch i is due at i / rate: one due at the deadline itself is not owed."""
+
+        assert never == _stream(rate, started).dropped(seconds)
+
+    def test_max_batches_caps_what_is_owed(self):
+        """With --requests N, no more than N sends were ever due."""
+
+        stream = _stream(200.0, 10)
+        stream.max_batches = 20
+        assert 10 == stream.dropped(1.0)
