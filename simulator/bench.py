@@ -155,6 +155,11 @@ class BenchOptions:
         "limit); open: batches start at --rate whatever the receiver does.",
         choices=("closed", "open"),
     )  # fmt: skip
+    calibrate: bool = setting(
+        False, "--calibrate", None, "bool",
+        "First measure hubsim's own ceiling against a null sink on this "
+        "machine, and say whether the receiver's figure is near it.",
+    )  # fmt: skip
     concurrency: int | None = setting(
         None, "--max-concurrent", None, "int",
         f"Requests in flight at most (closed default 10, as HubSpot; open default "

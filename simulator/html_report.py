@@ -223,8 +223,9 @@ def to_html(
     target_url: str = "",
     ledger: Ledger | None = None,
     checks: Sequence[Check] = (),
+    notes: Sequence[str] = (),
 ) -> str:
-    """The whole page."""
+    """The whole page; ``notes`` are sentences shown under the title."""
     started = (
         dt.datetime.fromtimestamp(stats.first_start, dt.UTC).strftime(
             "%Y-%m-%d %H:%M:%S UTC"
@@ -251,6 +252,7 @@ def to_html(
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{escape(title)} {verdict}</h1><div class='sub'>{sub}</div>",
+        *(f"<p class='note'>{escape(n)}</p>" for n in notes),
         "<h2>Summary</h2>",
         _summary(stats, ledger),
     ]
@@ -274,11 +276,20 @@ def to_html(
 
 
 def write_html(
-    result: RunResult, path: str | Path, title: str, checks: Sequence[Check] = ()
+    result: RunResult,
+    path: str | Path,
+    title: str,
+    checks: Sequence[Check] = (),
+    notes: Sequence[str] = (),
 ) -> None:
     """Write the report of a finished run."""
     stats = result.stats or Stats()
     page = to_html(
-        stats, title, target_url=result.target_url, ledger=result.ledger, checks=checks
+        stats,
+        title,
+        target_url=result.target_url,
+        ledger=result.ledger,
+        checks=checks,
+        notes=notes,
     )
     Path(path).write_text(page, encoding="utf-8")

@@ -92,17 +92,21 @@ def write(
     verdict: Verdict,
     name: str,
     extra: Mapping[str, Any] | None = None,
+    notes: Sequence[str] = (),
 ) -> list[tuple[str, str]]:
     """
     Every report asked for (``extra`` keys go into the JSON report, e.g. bench
-    figures); (path, what) for each file written, the streamed ones included.
+    figures; ``notes`` are sentences the HTML report shows); (path, what) for
+    each file written, the streamed ones included.
     """
     written: list[tuple[str, str]] = []
     if outputs.report_path:
         report.write_json(result, outputs.report_path, checks, extra)
         written.append((outputs.report_path, "JSON report"))
     if outputs.html_path:
-        html_report.write_html(result, outputs.html_path, f"hubsim {name}", checks)
+        html_report.write_html(
+            result, outputs.html_path, f"hubsim {name}", checks, notes
+        )
         written.append((outputs.html_path, "HTML report"))
     if outputs.junit_path:
         write_text(outputs.junit_path, report.junit(result, checks, verdict, name))

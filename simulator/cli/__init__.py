@@ -403,6 +403,7 @@ def finish(
     extra: Mapping[str, Any] | None = None,
     delivery_counts: bool = True,
     summary: bool = True,
+    notes: Sequence[str] = (),
 ) -> None:
     """
     Print the summary and thresholds, write every report asked for (naming
@@ -413,7 +414,8 @@ def finish(
     judged = verdict(result, checks, delivery_counts)
     if checks:
         out.print(report.render_checks(checks))
-    for path, what in outputs.write(result, files, checks, judged, name, extra):
+    written = outputs.write(result, files, checks, judged, name, extra, notes)
+    for path, what in written:
         out.print(Text(f"wrote {path} ({what})", style="dim"))
     if checks:
         style = "bold green" if judged.passed else "bold red"

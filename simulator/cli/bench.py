@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from .. import aio, bench, dashboard, report, tables
+from .. import aio, bench, calibration, dashboard, report, tables
 from ..outputs import Outputs
 from ..target import Target, preflight
 from . import (
@@ -73,6 +73,7 @@ def bench_command(
       hubsim bench URL -s $SECRET --model open --rate 200
       hubsim bench URL -s $SECRET --ramp 10:100:10:5 --slo 'p99<250ms,errors<1%'
       hubsim bench URL -s $SECRET --workers 2 --requests 50000 --report b.json
+      hubsim bench URL -s $SECRET --calibrate --html bench.html
     """
     Target.parse(target_url).check_allowed(allow_remote)
     per_batch = 1.0 if per == "requests" else float(flags.batch_size)
@@ -85,9 +86,14 @@ def bench_command(
     if not no_preflight:
         aio.run(preflight(target_url, 3.0))
     out = console()
+    ceiling = None
+    if opts.calibrate:
+        if not quiet:
+            out.print(Text("calibrating: hubsim against a null sink first…", "dim"))
+        ceiling = calibration.calibrate(opts)
     if steps is not None:
         assert objective is not None
-        _ramp(opts, steps, objective, per_batch, out, files)
+        _ramp(opts, steps, objective, per_batch, out, files, ceiling)
         return
     view = (
         None
@@ -113,9 +119,19 @@ def bench_command(
     out.print(tables.bench_figures(m))
     for warning in m.warnings():
         warn(warning)
+    extra: dict[str, object] = {"bench": m.to_json()}
+    notes: list[str] = []
+    if ceiling is not None:
+        ceiling = ceiling.beside(m.requests_per_s)
+        extra["calibration"] = ceiling.to_json()
+        notes.append(ceiling.sentence())
+        if ceiling.limited_by_hubsim:
+            warn(ceiling.sentence())
+        else:
+            out.print(Text(ceiling.sentence(), style="dim"))
     finish(
-        m.result, out, files, checks, "bench", {"bench": m.to_json()},
-        delivery_counts=False, summary=False,
+        m.result, out, files, checks, "bench", extra,
+        delivery_counts=False, summary=False, notes=notes,
     )  # fmt: skip
 
 
@@ -126,6 +142,7 @@ def _ramp(
     per_batch: float,
     out: Console,
     files: Outputs,
+    ceiling: calibration.Calibration | None = None,
 ) -> None:
     unit = "in flight" if opts.model == "closed" else "requests/s"
     out.print(
@@ -154,7 +171,14 @@ def _ramp(
     for warning in reported.measurement.warnings():
         warn(warning)
     extra = {"bench": reported.measurement.to_json(), "ramp": done.to_json()}
+    notes: list[str] = []
+    if ceiling is not None:
+        # Beside the step reported: the knee, or the first step that broke.
+        ceiling = ceiling.beside(reported.measurement.requests_per_s)
+        extra["calibration"] = ceiling.to_json()
+        notes.append(ceiling.sentence())
+        (warn if ceiling.limited_by_hubsim else out.print)(ceiling.sentence())
     finish(
         reported.measurement.result, out, files, reported.checks, "bench", extra,
-        delivery_counts=False, summary=False,
+        delivery_counts=False, summary=False, notes=notes,
     )  # fmt: skip

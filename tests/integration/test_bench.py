@@ -273,3 +273,35 @@ class TestInterrupt:
         assert doc["interrupted"]
         assert doc["events"]["invariant_holds"]
         assert doc["requests"]["total"] > 0
+
+
+class TestCalibration:
+    def test_a_slow_receiver_is_far_below_hubsims_ceiling(self):
+        """Against a 100 ms receiver (≤ 100 requests/s), the figure is the receiver's."""
+
+        from simulator import calibration
+
+        config = ReceiverConfig(
+            secret=ClientSecret(SECRET), faults=Faults(latency_ms=100)
+        )
+        with ThreadedReceiver(config) as slow:
+            opts = _options(slow.url, duration_s=1.0, calibrate=True)
+            ceiling = calibration.calibrate(opts)
+            m = bench.measure(opts, opts.slots)
+        assert m.requests_per_s <= 10 / 0.100 * 1.5
+        judged = ceiling.beside(m.requests_per_s)
+        assert not judged.limited_by_hubsim
+        assert "the figure is your receiver's" in judged.sentence()
+        assert judged.to_json()["ceiling_requests_per_s"] > 0
+
+    @pytest.mark.parametrize(
+        ("measured", "limited"), [(79.0, False), (80.0, True), (120.0, True)]
+    )
+    def test_near_the_ceiling_says_so(self, measured, limited):
+        """At 80 % of hubsim's ceiling or more, the sentence warns it may be hubsim's."""
+
+        from simulator.calibration import Calibration
+
+        judged = Calibration(100.0, 10, 1).beside(measured)
+        assert limited == judged.limited_by_hubsim
+        assert limited == ("may be hubsim's" in judged.sentence())
