@@ -22,6 +22,13 @@ Settings come from the environment: ``HUBSPOT_CLIENT_SECRET`` (required),
 ``HUBSIM_PATH`` (default ``/webhooks/hubspot``), ``HUBSIM_RETRY_PROFILE``
 (``webhooks``), ``HUBSIM_TIME_SCALE`` (1440: a day of retries in a minute),
 ``HUBSIM_DISTINCT`` (events pre-rendered per user, 2000), ``HUBSIM_SEED``.
+
+Each worker process keeps hubsim's own accounts beside Locust's statistics:
+``HUBSIM_REPORT=worker-{pid}.json`` writes a hubsim report at the end (merge
+them with ``hubsim report worker-*.json``), ``HUBSIM_LEDGER=ledger-{pid}.jsonl``
+streams the ledger. Every batch ends delivered, given up or pending (retries
+still due, or a request cut off at the stop); run Locust with
+``--stop-timeout`` so requests in flight at the end finish instead.
 """
 
 from __future__ import annotations
@@ -32,18 +39,80 @@ import os
 import random
 import time
 import types
+from dataclasses import replace
 from typing import Any
 
-from locust import FastHttpUser, constant, task
+from greenlet import GreenletExit
+from locust import FastHttpUser, constant, events, task
+from locust.runners import MasterRunner
 
+from . import report
 from .batching import Batch
+from .delivery import Attempt
 from .events import EventConfig, EventSource
+from .ledger import Ledger, LedgerFile
+from .result import RunResult
 from .retry import PROFILES, RetryPolicy
 from .signing import ClientSecret, Signer, SigningOptions
+from .stats import Stats
 from .target import Target
 
 #: Distinct seeds per user, so users do not send identical events.
 _users = itertools.count()
+
+
+class _Accounts:
+    """This process's hubsim stats and ledger, over all its users."""
+
+    def __init__(self) -> None:
+        ledger_path = _path("HUBSIM_LEDGER")
+        self.file = LedgerFile(ledger_path) if ledger_path else None
+        self.stats = Stats()
+        self.ledger = Ledger(self.file.settle if self.file else None)
+        self.started = time.perf_counter()
+        self.target = ""
+        self.app_id = 0
+        self.portals: set[int] = set()
+
+    def attempt(self, attempt: Attempt) -> None:
+        self.stats.add(attempt)
+        if self.file is not None:
+            self.file.attempt(attempt)
+        self.ledger.record_attempt(attempt)
+
+    def result(self) -> RunResult:
+        return RunResult(
+            summary=self.stats.summary(time.perf_counter() - self.started),
+            ledger=self.ledger,
+            interrupted=False,
+            app_id=self.app_id,
+            portal_ids=tuple(sorted(self.portals)),
+            target_url=self.target,
+            stats=self.stats,
+        )
+
+
+def _path(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.replace("{pid}", str(os.getpid())) if value else None
+
+
+ACCOUNTS = _Accounts()
+
+
+def _write_report(environment: Any, **_: Any) -> None:
+    """At the end, on each worker (not the master, which sends nothing)."""
+    if isinstance(environment.runner, MasterRunner):
+        return
+    path = _path("HUBSIM_REPORT")
+    if path and ACCOUNTS.ledger.generated:
+        report.write_json(ACCOUNTS.result(), path)
+    if ACCOUNTS.file is not None:
+        ACCOUNTS.file.close()
+        ACCOUNTS.file = None
+
+
+events.test_stop.add_listener(_write_report)  # type: ignore[no-untyped-call]
 
 
 def _exact_urlopen(agent: Any, request: Any) -> Any:
@@ -89,6 +158,15 @@ class HubSpotWebhookUser(FastHttpUser):
         self.rng = random.Random(seed)
         self.retries: list[tuple[float, int, int, Batch]] = []
         self.seq = itertools.count(1)
+        ACCOUNTS.target = self.target.url
+        ACCOUNTS.app_id = self.source.app_id
+        ACCOUNTS.portals.update(self.source.portal_ids)
+
+    def on_stop(self) -> None:
+        """Retries still due when the test ends are pending, not lost."""
+        for _, _, number, batch in self.retries:
+            ACCOUNTS.ledger.pending(batch, number)
+        self.retries.clear()
 
     def _next(self) -> tuple[Batch, int]:
         """A due retry first (HubSpot retries share the slots), else a new batch."""
@@ -97,7 +175,9 @@ class HubSpotWebhookUser(FastHttpUser):
             return batch, number
         self.source.set_time(int(time.time() * 1000))
         seq = next(self.seq)
-        return Batch.from_block(seq, self.source.app_id, self.source.render(100)), 0
+        batch = Batch.from_block(seq, self.source.app_id, self.source.render(100))
+        ACCOUNTS.ledger.generated_batch(batch)
+        return batch, 0
 
     @task
     def deliver(self) -> None:
@@ -106,25 +186,37 @@ class HubSpotWebhookUser(FastHttpUser):
         body = batch.body(number)
         headers = self.signer.headers(body, int(time.time() * 1000))
         name = "webhook batch" if number == 0 else "webhook retry"
-        # The exact signed bytes go out (the stub says str, bytes work).
-        with self.client.post(
-            self.target.url,
-            data=body,  # type: ignore[arg-type]
-            headers=headers,
-            name=name,
-            catch_response=True,
-        ) as resp:
-            status: Any = resp.status_code
-            ok = isinstance(status, int) and 200 <= status < 300
-            if ok:
-                resp.success()
-                return
-            resp.failure(f"HTTP {status}" if status else "no answer")
+        started, t0 = time.time(), time.perf_counter()
+        try:
+            # The exact signed bytes go out (the stub says str, bytes work).
+            with self.client.post(
+                self.target.url,
+                data=body,  # type: ignore[arg-type]
+                headers=headers,
+                name=name,
+                catch_response=True,
+            ) as resp:
+                status: Any = resp.status_code
+                ok = isinstance(status, int) and 200 <= status < 300
+                if ok:
+                    resp.success()
+                else:
+                    resp.failure(f"HTTP {status}" if status else "no answer")
+        except GreenletExit:
+            # Cut off by the stop: whether it arrived is unknown, so pending.
+            ACCOUNTS.ledger.pending(batch, number)
+            raise
         error = None if status else "connect_error"
         code = status if status else None
-        if number + 1 < self.policy.max_attempts and self.policy.is_retryable(
-            code, error
-        ):
+        retry = (
+            not ok
+            and number + 1 < self.policy.max_attempts
+            and self.policy.is_retryable(code, error)
+        )
+        latency = time.perf_counter() - t0
+        attempt = Attempt(batch, number, started, latency, code, error, len(body), True)
+        ACCOUNTS.attempt(attempt if not retry else replace(attempt, final=False))
+        if retry:
             delay = self.policy.delay_before(number + 1, self.rng) / self.time_scale
             due = time.monotonic() + delay
             heapq.heappush(self.retries, (due, batch.seq, number + 1, batch))

@@ -19,6 +19,7 @@ from typing import Any
 
 from . import html_report, report
 from .errors import UsageError
+from .ledger import Ledger
 from .result import RunResult, Verdict
 from .settings import Files
 from .stats import Stats
@@ -125,12 +126,21 @@ def write(
 
 
 def write_stats(
-    stats: Stats, title: str, json_path: str | None, html_path: str | None
+    stats: Stats,
+    title: str,
+    json_path: str | None,
+    html_path: str | None,
+    ledger: Ledger | None = None,
 ) -> list[tuple[str, str]]:
     """Merged saved runs (``hubsim report``) as JSON and/or HTML."""
     written: list[tuple[str, str]] = []
     if json_path:
-        doc = {"schema_version": report.SCHEMA_VERSION, "stats": stats.to_json()}
+        doc: dict[str, Any] = {
+            "schema_version": report.SCHEMA_VERSION,
+            "stats": stats.to_json(),
+        }
+        if ledger is not None:
+            doc["events"] = report.ledger_json(ledger)
         write_text(json_path, report.dumps(doc))
         written.append((json_path, "merged stats"))
     if html_path:

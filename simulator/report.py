@@ -48,17 +48,7 @@ def _summary_json(result: RunResult) -> dict[str, Any]:
         "app_id": result.app_id,
         "portal_ids": list(result.portal_ids),
         "interrupted": result.interrupted,
-        "events": {
-            "generated": ledger.generated,
-            "delivered": ledger.delivered,
-            "gave_up": ledger.gave_up,
-            "pending": ledger.pending_count,
-            "invariant_holds": ledger.balanced,
-            "delivered_on_attempt": {
-                str(k): v for k, v in sorted(ledger.delivered_on_attempt.items())
-            },
-            "gave_up_last_error": dict(ledger.gave_up_errors),
-        },
+        "events": ledger_json(ledger),
         "requests": {
             "total": s.requests,
             "ok": s.ok_requests,
@@ -258,6 +248,33 @@ def _apps_table(stats: Stats | None) -> RenderableType | None:
             _ms(part.latency.percentile(99)),
         )
     return table
+
+
+def ledger_json(ledger: Ledger) -> dict[str, Any]:
+    """A report's ``events`` section: the ledger's counts and its invariant."""
+    return {
+        "generated": ledger.generated,
+        "delivered": ledger.delivered,
+        "gave_up": ledger.gave_up,
+        "pending": ledger.pending_count,
+        "invariant_holds": ledger.balanced,
+        "delivered_on_attempt": {
+            str(k): v for k, v in sorted(ledger.delivered_on_attempt.items())
+        },
+        "gave_up_last_error": dict(ledger.gave_up_errors),
+    }
+
+
+def render_accounts(ledger: Ledger) -> RenderableType:
+    """Merged ledgers: the invariant line and whether every event arrived."""
+    line = Text(
+        f"generated {ledger.generated:,} = delivered {ledger.delivered:,} + gave up "
+        f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
+        style="dim" if ledger.balanced else "bold red",
+    )
+    if not ledger.balanced:
+        return Group(line, Text("LEDGER MISMATCH", style="bold red"))
+    return line
 
 
 def render_stats(stats: Stats, title: str) -> RenderableType:

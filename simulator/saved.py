@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from .errors import UsageError
+from .ledger import Ledger
 from .stats import Stats
 
 SCHEMA_VERSION: Final = 2
@@ -125,6 +126,48 @@ def load_stats(path: str) -> Stats:
     The statistics of a saved report, checked; UsageError naming the file and
     the key otherwise (an unknown schema_version included).
     """
+    return load_run(path)[0]
+
+
+def load_run(path: str) -> tuple[Stats, Ledger | None]:
+    """
+    A saved report's statistics and, when it has them, its ledger's counts
+    (every run's report does; merged stats files do not).
+    """
+    doc = _load(path)
+    return Stats.from_json(doc["stats"]), _ledger(doc.get("events"), path)
+
+
+def _ledger(events: Any, path: str) -> Ledger | None:
+    if events is None:
+        return None
+    try:
+        table = _table(events, "events")
+        counts: dict[str, int] = {}
+        for key in ("generated", "delivered", "gave_up", "pending"):
+            _count(table.get(key), f"events.{key}")
+            counts[key] = table[key]
+        by_attempt = table.get("delivered_on_attempt", {})
+        _counts(by_attempt, "events.delivered_on_attempt", int_keys=True)
+        errors = table.get("gave_up_last_error", {})
+        _counts(errors, "events.gave_up_last_error")
+    except _Problem as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return Ledger.from_json(
+        {
+            "generated": counts["generated"],
+            "outcomes": {
+                "delivered": counts["delivered"],
+                "gave_up": counts["gave_up"],
+                "pending": counts["pending"],
+            },
+            "delivered_on_attempt": by_attempt,
+            "gave_up_errors": errors,
+        }
+    )
+
+
+def _load(path: str) -> dict[str, Any]:
     p = Path(path)
     try:
         if p.is_dir():
@@ -156,4 +199,4 @@ def load_stats(path: str) -> Stats:
         validate_stats(doc["stats"])
     except _Problem as exc:
         raise UsageError(f"{path}: {exc}") from None
-    return Stats.from_json(doc["stats"])
+    return doc

@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from .. import outputs, report, saved
+from ..ledger import Ledger
 from ..result import ExitCode
 from ..stats import Stats, compare
 from . import Number, cli, console
@@ -38,13 +39,24 @@ def report_command(
       hubsim report a.json b.json --json merged.json
     """
     outputs.check_paths({"--json": json_path, "--html": html_path})
-    merged = Stats()
+    merged, ledger = Stats(), Ledger()
+    every_ledger = True
     for path in paths:
-        merged.merge(saved.load_stats(path))
+        stats, part = saved.load_run(path)
+        merged.merge(stats)
+        if part is None:
+            every_ledger = False
+        else:
+            ledger.merge(part)
     title = paths[0] if len(paths) == 1 else f"{len(paths)} runs merged"
     out = console()
     out.print(report.render_stats(merged, title))
-    for path, what in outputs.write_stats(merged, title, json_path, html_path):
+    accounts = ledger if every_ledger else None
+    if accounts is not None:
+        # Worker processes' ledgers add up: the invariant holds across them.
+        out.print(report.render_accounts(accounts))
+    written = outputs.write_stats(merged, title, json_path, html_path, accounts)
+    for path, what in written:
         out.print(Text(f"wrote {path} ({what})", style="dim"))
 
 

@@ -51,6 +51,9 @@ FILES: dict[str, bytes] = {
         {"schema_version": 2, "stats": {"first_start": "yesterday"}}
     ).encode(),
     "version-99.json": json.dumps({"schema_version": 99, "stats": {}}).encode(),
+    "events-negative.json": json.dumps(
+        {"schema_version": 2, "stats": {}, "events": {"generated": -1}}
+    ).encode(),
     "not-json.json": b"{not json",
     "binary.json": b"\x00\xff\xfe",
     "list.json": b"[1, 2, 3]",
@@ -718,6 +721,7 @@ CASES: list[tuple[str, list[str], str]] = [
         ["trigger", "contact.creation", URL, "-s", SECRET, "--timeout", NAN],
         "--timeout",
     ),
+    ("report events", ["report", "{events-negative.json}"], "events.generated"),
     # the portal model: chaos, expected state, verify-state
     ("send chaos knob", _send("--chaos", "dupes=0.1"), "--chaos"),
     ("send chaos share", _send("--chaos", "reorder=1.5"), "--chaos"),

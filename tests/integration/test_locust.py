@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.ledger import Ledger
 from simulator.receiver import STATS_KEY, ReceiverConfig
+from simulator.saved import load_run
 from simulator.signing import ClientSecret
 
 from ..conftest import SECRET, ThreadedReceiver
@@ -32,18 +34,27 @@ def _free_port() -> int:
 
 
 def test_master_and_two_workers(tmp_path):
-    """Every request is 2xx, signed validly, with no duplicate events."""
+    """
+    Every request is 2xx, signed validly, with no duplicate events; the
+    workers' hubsim reports merge into a balanced ledger whose delivered count
+    is what the receiver counted.
+    """
 
     assert LOCUST is not None
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text("from simulator.locustfile import HubSpotWebhookUser\n")
-    env = {**os.environ, "HUBSPOT_CLIENT_SECRET": SECRET, "HUBSIM_PATH": "/hook"}
+    env = {
+        **os.environ,
+        "HUBSPOT_CLIENT_SECRET": SECRET,
+        "HUBSIM_PATH": "/hook",
+        "HUBSIM_REPORT": str(tmp_path / "worker-{pid}.json"),
+    }
     port = _free_port()
     with ThreadedReceiver(ReceiverConfig(secret=ClientSecret(SECRET))) as receiver:
         host = f"http://127.0.0.1:{receiver.port}"
         master = subprocess.Popen(
             [LOCUST, "-f", str(locustfile), "--master", "--headless", "-u", "4",
-             "-r", "4", "-t", "3s", "--expect-workers", "2",
+             "-r", "4", "-t", "3s", "--expect-workers", "2", "--stop-timeout", "10",
              "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
              "--host", host, "--csv", str(tmp_path / "run"), "--only-summary"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -85,3 +96,13 @@ def test_master_and_two_workers(tmp_path):
     assert 0 == stats.signature_failures
     assert 0 == stats.duplicates
     assert len(stats.seen) == stats.events
+    reports = sorted(tmp_path.glob("worker-*.json"))
+    assert 2 == len(reports)
+    ledger = Ledger()
+    for path in reports:
+        _, part = load_run(str(path))
+        assert part is not None
+        ledger.merge(part)
+    assert ledger.balanced
+    assert len(stats.seen) == ledger.delivered
+    assert ledger.generated == ledger.delivered + ledger.pending_count
