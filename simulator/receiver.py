@@ -253,6 +253,29 @@ def _workflow_record(
     return [identity], attempt, [f"workflow.{kind}"]
 
 
+def _fast_events(data: list[Any]) -> tuple[list[int], int, list[str]] | None:
+    """
+    A well-formed batch's ids, attempt number and types in a few C-speed
+    passes; None when anything is off, so the careful loop names the problem.
+    """
+    try:
+        ids = [e["eventId"] for e in data]
+        numbers = {e["attemptNumber"] for e in data}
+        types = [e["subscriptionType"] for e in data]
+    except (TypeError, KeyError):
+        return None
+    # type() is int, not isinstance: JSON true is not an id.
+    if {type(i) for i in ids} != {int} or {type(n) for n in numbers} != {int}:
+        return None
+    if {type(t) for t in types} != {str}:
+        return None
+    if min(ids) < 0 or max(ids) > _MAX_ID:
+        return None
+    if min(numbers) < 0 or max(numbers) > MAX_ATTEMPT_NUMBER:
+        return None
+    return ids, max(numbers), types
+
+
 def parse_events(
     body: bytes, stats: ReceiverStats, query: str = ""
 ) -> tuple[list[int], int, list[str]]:
@@ -281,6 +304,9 @@ def parse_events(
         return _workflow_record(body, stats, kind)
     if not isinstance(data, list) or not data:
         raise BadRequest("expected a non-empty JSON array of events")
+    fast = _fast_events(data)
+    if fast is not None:
+        return fast
     ids: list[int] = []
     types: list[str] = []
     attempt = -1
