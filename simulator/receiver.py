@@ -39,16 +39,16 @@ import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Protocol
 
 import orjson
 from aiohttp import web
-from pyroaring import BitMap64
 
 from . import aio
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .faults import HANG_S, Faults, Injector
+from .receiver_stats import ReceiverStats
 from .signing import (
     H_SIGNATURE,
     H_SIGNATURE_V3,
@@ -66,8 +66,6 @@ MAX_BODY_LIMIT: Final = 64 * 1024 * 1024
 DEFAULT_IDLE_TIMEOUT_S: Final = 15.0
 #: Seconds a request body may take to arrive.
 DEFAULT_BODY_TIMEOUT_S: Final = 10.0
-#: Distinct subscriptionTypes kept apart in /stats (HubSpot has about 50).
-_MAX_TYPES: Final = 256
 #: attemptNumber values accepted (HubSpot stops at 10; workflows at ~16).
 MAX_ATTEMPT_NUMBER: Final = 1000
 _MAX_ID: Final = 2**64 - 1
@@ -102,70 +100,6 @@ class ReceiverConfig:
     #: A workflow webhook's "API key" auth instead of signatures: the header
     #: or query parameter name, ``header`` or ``query``, and the key.
     api_key: tuple[str, str, ClientSecret] | None = None
-
-
-@dataclass
-class ReceiverStats:
-    """
-    What the receiver saw. ``distinct_events`` proves end-to-end delivery.
-    """
-
-    requests: int = 0
-    accepted_requests: int = 0
-    events: int = 0
-    duplicates: int = 0
-    signature_failures: int = 0
-    stale_timestamps: int = 0
-    bad_requests: int = 0
-    too_large: int = 0
-    injected_failures: int = 0
-    hangs: int = 0
-    resets: int = 0
-    timed_out_bodies: int = 0
-    by_attempt: Counter[int] = field(default_factory=Counter)
-    by_type: Counter[str] = field(default_factory=Counter)
-    #: Every eventId accepted (workflow records: a hash of the body).
-    seen: BitMap64 = field(default_factory=BitMap64)
-    #: Workflow records that arrived (accepted or not), and those that came
-    #: more than once with how often: their attemptNumber (retries only).
-    arrived: BitMap64 = field(default_factory=BitMap64)
-    repeats: dict[int, int] = field(default_factory=dict)
-
-    def count_type(self, name: str, n: int = 1) -> None:
-        """Count events of a type; past a few hundred names, as "other"."""
-        if name not in self.by_type and len(self.by_type) >= _MAX_TYPES:
-            name = "other"
-        self.by_type[name] += n
-
-    def clear(self) -> None:
-        """
-        Forget everything (``DELETE /stats``), e.g. between two runs.
-        """
-        fresh = ReceiverStats()
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
-
-    def to_json(self) -> dict[str, Any]:
-        """
-        The ``/stats`` document.
-        """
-        return {
-            "requests": self.requests,
-            "accepted_requests": self.accepted_requests,
-            "events": self.events,
-            "distinct_events": len(self.seen),
-            "duplicates": self.duplicates,
-            "signature_failures": self.signature_failures,
-            "stale_timestamps": self.stale_timestamps,
-            "bad_requests": self.bad_requests,
-            "too_large": self.too_large,
-            "timed_out_bodies": self.timed_out_bodies,
-            "injected_failures": self.injected_failures,
-            "hangs": self.hangs,
-            "resets": self.resets,
-            "by_attempt": {str(k): v for k, v in sorted(self.by_attempt.items())},
-            "by_type": dict(self.by_type.most_common()),
-        }
 
 
 STATS_KEY: Final = web.AppKey("hubsim_stats", ReceiverStats)
@@ -331,14 +265,23 @@ def parse_events(
     return ids, attempt, types
 
 
+class StatsView(Protocol):
+    """Where /stats comes from when several processes share the port."""
+
+    async def merged(self) -> dict[str, Any]: ...
+    async def clear(self) -> None: ...
+
+
 def create_app(
     config: ReceiverConfig,
     clock: Clock | None = None,
     stats: ReceiverStats | None = None,
     is_down: Callable[[], bool] | None = None,
+    view: StatsView | None = None,
 ) -> web.Application:
     """
-    The receiver as an aiohttp application (for tests and ``hubsim receive``).
+    The receiver as an aiohttp application (for tests and ``hubsim receive``);
+    with a ``view``, /stats are every worker's (``--workers``).
     """
     clock = clock or SystemClock()
     stats = stats if stats is not None else ReceiverStats()
@@ -441,10 +384,15 @@ def create_app(
         return web.Response(status=204)
 
     async def get_stats(_: web.Request) -> web.Response:
+        if view is not None:
+            return web.json_response(await view.merged())
         return web.json_response(stats.to_json())
 
     async def reset(_: web.Request) -> web.Response:
-        stats.clear()
+        if view is not None:
+            await view.clear()
+        else:
+            stats.clear()
         return web.Response(status=204)
 
     async def health(_: web.Request) -> web.Response:
@@ -479,11 +427,17 @@ class ReceiverServer:
     """
 
     def __init__(
-        self, config: ReceiverConfig, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: ReceiverConfig,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        view: StatsView | None = None,
     ) -> None:
         self.config = config
         self.host = host
         self.port = port
+        #: With a view, the port is shared with other worker processes.
+        self.view = view
         self.stats = ReceiverStats()
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -491,7 +445,9 @@ class ReceiverServer:
 
     async def start(self) -> None:
         """Listen on a free port (remembered for resume())."""
-        app = create_app(self.config, stats=self.stats, is_down=lambda: self._down)
+        app = create_app(
+            self.config, stats=self.stats, is_down=lambda: self._down, view=self.view
+        )
         # keepalive_timeout also closes a connection whose request headers
         # never finish (slowloris), not only an idle kept-alive one.
         self._runner = web.AppRunner(
@@ -515,7 +471,9 @@ class ReceiverServer:
         """Listen again, on the same port."""
         self._down = False
         if self._runner is not None and self._site is None:
-            self._site = web.TCPSite(self._runner, self.host, self.port)
+            self._site = web.TCPSite(
+                self._runner, self.host, self.port, reuse_port=self.view is not None
+            )
             await self._site.start()
 
     async def close(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from .. import dashboard, demo, receiver, report, tables
+from .. import dashboard, demo, receiver, receiver_pool, report, tables
 from ..faults import Faults
 from ..receiver import DEFAULT_IDLE_TIMEOUT_S, DEFAULT_MAX_BODY, MAX_BODY_LIMIT
+from ..receiver_pool import MAX_WORKERS
 from ..result import ExitCode
 from ..scenario import load_scenario
 from . import (
@@ -55,6 +56,14 @@ from . import (
     metavar="SECONDS",
     help="Close connections idle, or with unfinished headers, this long (0.1-3600).",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, MAX_WORKERS),
+    help="Receiver processes sharing the port (one per core); /stats counts "
+    f"them all (1-{MAX_WORKERS}).",
+)
 @settings_options(Faults, "faults")
 def receive(
     host: str,
@@ -64,6 +73,7 @@ def receive(
     save: str | None,
     max_body: int,
     idle_timeout: float,
+    workers: int,
     faults: Faults,
 ) -> None:
     """
@@ -74,6 +84,7 @@ def receive(
       hubsim receive --port 8080 --secret $SECRET
       hubsim receive --fail-rate 0.3 --reset-rate 0.05 --hang-rate 0.01
       hubsim receive --script 500,503,200 --retry-after 2
+      hubsim receive --workers 2 --port 8080 --secret $SECRET
       curl -s http://127.0.0.1:8080/stats
     """
     from ..outputs import check_paths
@@ -86,10 +97,15 @@ def receive(
         faults=faults,
         idle_timeout_s=idle_timeout,
     )
+
     # The first line is machine-read by `hubsim demo`; keep its shape.
-    receiver.serve(
-        config, host, port, lambda url: print(f"listening on {url}", flush=True)
-    )
+    def listening(url: str) -> None:
+        print(f"listening on {url}", flush=True)
+
+    if workers > 1:
+        receiver_pool.serve_pool(config, host, port, workers, listening)
+    else:
+        receiver.serve(config, host, port, listening)
 
 
 @cli.command()

@@ -722,6 +722,12 @@ CASES: list[tuple[str, list[str], str]] = [
         "--timeout",
     ),
     ("report events", ["report", "{events-negative.json}"], "events.generated"),
+    ("receive workers", ["receive", "--insecure", "--workers", "0"], "--workers"),
+    (
+        "receive workers save",
+        ["receive", "--insecure", "--workers", "2", "--save", "{tmp}/s.jsonl"],
+        "--save",
+    ),
     # the portal model: chaos, expected state, verify-state
     ("send chaos knob", _send("--chaos", "dupes=0.1"), "--chaos"),
     ("send chaos share", _send("--chaos", "reorder=1.5"), "--chaos"),

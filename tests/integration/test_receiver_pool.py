@@ -1,0 +1,102 @@
+"""
+hubsim receive --workers 2 as a user runs it: one port, two processes, one
+/stats that counts every worker exactly, a DELETE that clears them all, and
+a stop that ends every process.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from simulator.events import EventConfig
+from simulator.run import SendOptions, SendRun
+from simulator.signing import ClientSecret
+
+from ..conftest import SECRET
+
+
+@pytest.fixture
+def pool():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "receive", "--port", "0", "--workers",
+         "2", "--secret", SECRET],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("listening on "), line
+        yield proc, line.split()[-1].rstrip("/")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def _stats(base: str, method: str = "GET") -> dict:
+    request = urllib.request.Request(f"{base}/stats", method=method)
+    with urllib.request.urlopen(request, timeout=20) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+async def _send(url: str, events: int, seed: int):
+    options = SendOptions(
+        target_url=url,
+        secret=ClientSecret(SECRET),
+        events=events,
+        source=EventConfig(seed=seed, start_ms=1),
+    )
+    return await SendRun(options).execute()
+
+
+class TestPool:
+    async def test_stats_count_every_worker_exactly(self, pool):
+        """3,000 events over 10 connections: /stats says 3,000 distinct, 0 duplicates."""
+
+        _, base = pool
+        result = await _send(f"{base}/webhooks/hubspot", 3000, seed=4)
+        assert 3000 == result.ledger.delivered
+        stats = _stats(base)
+        assert 3000 == stats["events"] == stats["distinct_events"]
+        assert 0 == stats["duplicates"]
+        assert (
+            stats["requests"] == stats["accepted_requests"] == result.summary.requests
+        )
+
+    async def test_a_repeat_at_another_worker_is_a_duplicate(self, pool):
+        """The same events sent twice count as duplicates, whichever worker took them."""
+
+        _, base = pool
+        for _ in range(2):
+            await _send(f"{base}/webhooks/hubspot", 1000, seed=9)
+        stats = _stats(base)
+        assert 2000 == stats["events"]
+        assert 1000 == stats["distinct_events"]
+        assert 1000 == stats["duplicates"]
+
+    async def test_delete_clears_every_worker(self, pool):
+        """DELETE /stats empties the counts of all workers."""
+
+        _, base = pool
+        await _send(f"{base}/webhooks/hubspot", 500, seed=2)
+        _stats(base, "DELETE")
+        assert 0 == _stats(base)["events"]
+
+    def test_stop_ends_every_process(self, pool):
+        """Ctrl-C stops the parent and its workers; the exit is clean."""
+
+        proc, _ = pool
+        proc.send_signal(signal.SIGINT)
+        assert 0 == proc.wait(timeout=20)
