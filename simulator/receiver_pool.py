@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import itertools
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -44,6 +45,9 @@ class _PipeView:
 
     def on_message(self) -> None:
         """Called by the loop when the parent wrote: answer or resolve."""
+        # The loop may have made the pipe non-blocking for its reader; a
+        # snapshot (id sets included) is larger than the pipe's buffer.
+        os.set_blocking(self._conn.fileno(), True)
         while self._conn.poll():
             kind, ident, payload = self._conn.recv()
             if kind == "snapshot":
@@ -62,6 +66,7 @@ class _PipeView:
         ident = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._waiting[ident] = future
+        os.set_blocking(self._conn.fileno(), True)
         self._conn.send((kind, ident, None))
         return await asyncio.wait_for(future, 10.0)
 
@@ -97,8 +102,6 @@ async def _work(config: ReceiverConfig, host: str, port: int, conn: Connection) 
     finally:
         loop.remove_reader(conn.fileno())
         await server.close()
-        with contextlib.suppress(OSError):
-            conn.send(("stopped", 0, stats.to_wire()))
 
 
 class _Parent:

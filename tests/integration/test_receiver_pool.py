@@ -7,11 +7,13 @@ a stop that ends every process.
 from __future__ import annotations
 
 import json
+import random
 import signal
 import subprocess
 import sys
 import urllib.request
 
+import aiohttp
 import pytest
 
 from simulator.events import EventConfig
@@ -22,10 +24,13 @@ from ..conftest import SECRET
 
 
 @pytest.fixture
-def pool():
+def pool(request):
+    auth = ["--insecure"] if getattr(request, "param", "") == "insecure" else [
+        "--secret", SECRET,
+    ]  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "receive", "--port", "0", "--workers",
-         "2", "--secret", SECRET],
+         "2", *auth],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
@@ -100,3 +105,23 @@ class TestPool:
         proc, _ = pool
         proc.send_signal(signal.SIGINT)
         assert 0 == proc.wait(timeout=20)
+
+    @pytest.mark.parametrize("pool", ["insecure"], indirect=True)
+    async def test_stats_larger_than_a_pipe_buffer(self, pool):
+        """200,000 scattered eventIds (megabytes of id sets) still merge exactly."""
+
+        _, base = pool
+        rng = random.Random(5)
+        ids = [rng.randrange(2**40) for _ in range(200_000)]
+        async with aiohttp.ClientSession() as session:
+            for start in range(0, len(ids), 1000):
+                batch = [
+                    {"eventId": i, "subscriptionType": "contact.creation",
+                     "attemptNumber": 0, "objectId": 1, "portalId": 1}
+                    for i in ids[start : start + 1000]
+                ]  # fmt: skip
+                async with session.post(f"{base}/hook", json=batch) as resp:
+                    assert 204 == resp.status
+        stats = _stats(base)
+        assert len(set(ids)) == stats["distinct_events"]
+        assert 200_000 == stats["events"]
