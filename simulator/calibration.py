@@ -16,6 +16,8 @@ from . import bench, null_sink
 
 #: A receiver at this share of hubsim's ceiling or above may be limited by hubsim.
 NEAR_CEILING: Final = 0.8
+#: Below this share, hubsim had plenty of room left.
+HALF: Final = 0.5
 #: The calibration run is at most this long (or the bench's own duration).
 CALIBRATION_S: Final = 5.0
 
@@ -58,6 +60,12 @@ class Calibration:
                 f"{NEAR_CEILING:.0%} of hubsim's own limit or more, the figure may "
                 "be hubsim's, not your receiver's: add --workers, or run hubsim "
                 "on another core or machine"
+            )
+        if ratio >= HALF:
+            return (
+                f"{ceiling}; your receiver took {ratio:.0%} of it, under the "
+                f"{NEAR_CEILING:.0%} mark: the figure is most likely your "
+                "receiver's (--workers 2 would confirm it)"
             )
         return (
             f"{ceiling}; your receiver took {ratio:.0%} of it, well below: the "
