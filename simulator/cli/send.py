@@ -50,6 +50,8 @@ def send(
       hubsim send URL -s $SECRET --types deal.propertyChange --portals 3 --seed 7
       hubsim send URL -s $SECRET -n 100000 --time-scale 2000 --report run.json
       hubsim send URL -s $SECRET --threshold 'p99_ms < 250' --junit send.xml
+      hubsim send URL -s $SECRET -n 20000 --chaos duplicates=0.1,reorder=0.3 \\
+          --state-out expected.jsonl
     """
     rules = threshold_rules(thresholds)
     options = settings.to_options(
