@@ -48,8 +48,15 @@ class _PipeView:
         # The loop may have made the pipe non-blocking for its reader; a
         # snapshot (id sets included) is larger than the pipe's buffer.
         os.set_blocking(self._conn.fileno(), True)
-        while self._conn.poll():
-            kind, ident, payload = self._conn.recv()
+        while True:
+            try:
+                if not self._conn.poll():
+                    return
+                kind, ident, payload = self._conn.recv()
+            except (EOFError, OSError):
+                # The parent is gone (killed): stop too, not spin on the pipe.
+                self.stop.set()
+                return
             if kind == "snapshot":
                 self._conn.send(("snapshot", ident, self._stats.to_wire()))
             elif kind == "clear":
@@ -102,6 +109,7 @@ async def _work(config: ReceiverConfig, host: str, port: int, conn: Connection) 
     finally:
         loop.remove_reader(conn.fileno())
         await server.close()
+        conn.close()
 
 
 class _Parent:
@@ -204,15 +212,16 @@ def serve_pool(
                     f"--host/--port: cannot listen on {shown}:{port}: {detail}"
                 )
         holder.close()
-        if on_listening is not None:
-            on_listening(f"http://{shown}:{port}/")
         parent = _Parent(conns)
 
         def stop(*_: Any) -> None:
             parent.stopping = True
 
+        # Before saying where it listens: a Ctrl-C right after must stop cleanly.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
+        if on_listening is not None:
+            on_listening(f"http://{shown}:{port}/")
         parent.serve()
     finally:
         holder.close()
