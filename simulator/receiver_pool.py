@@ -24,7 +24,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, Final
 
 from . import aio
-from .errors import UsageError
+from .errors import SimulatorError, UsageError
 from .receiver import ReceiverConfig, ReceiverServer, ReceiverStats
 
 #: Workers at most: a few per core is already more than helps.
@@ -112,12 +112,19 @@ async def _work(config: ReceiverConfig, host: str, port: int, conn: Connection) 
         conn.close()
 
 
+class WorkerLost(SimulatorError):
+    """A receiver process died; the others were stopped (exit 1)."""
+
+    exit_code = 1
+
+
 class _Parent:
     """Starts the workers, answers their /stats questions, stops them."""
 
     def __init__(self, conns: list[Connection]) -> None:
         self.conns = conns
         self.stopping = False
+        self.lost = False
 
     def _collect(self, kind: str) -> list[Any]:
         """Send ``kind`` to every worker and gather each one's answer."""
@@ -160,10 +167,10 @@ class _Parent:
                 assert isinstance(conn, Connection)
                 try:
                     message = conn.recv()
-                except EOFError:
-                    self.stopping = True  # a worker died: stop them all
+                    self._handle(conn, message)
+                except (EOFError, OSError):
+                    self.stopping = self.lost = True  # a worker died: stop all
                     break
-                self._handle(conn, message)
 
 
 def serve_pool(
@@ -201,6 +208,9 @@ def serve_pool(
             mine, theirs = ctx.Pipe()
             proc = ctx.Process(target=_worker, args=(config, host, port, theirs))
             proc.start()
+            # Only the worker may hold its end: then a worker that dies is an
+            # EOF here, not a read that waits forever.
+            theirs.close()
             procs.append(proc)
             conns.append(mine)
         for conn in conns:
@@ -223,6 +233,8 @@ def serve_pool(
         if on_listening is not None:
             on_listening(f"http://{shown}:{port}/")
         parent.serve()
+        if parent.lost:
+            raise WorkerLost("a receiver worker process died; stopped the others")
     finally:
         holder.close()
         for conn in conns:

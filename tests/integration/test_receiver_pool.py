@@ -128,8 +128,15 @@ class TestPool:
 
 
 def _children(pid: int) -> list[int]:
+    """The receiver worker processes (not multiprocessing's resource tracker)."""
     with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
-        return [int(p) for p in f.read().split()]
+        pids = [int(p) for p in f.read().split()]
+    workers = []
+    for child in pids:
+        with open(f"/proc/{child}/cmdline", "rb") as f:
+            if b"spawn_main" in f.read():
+                workers.append(child)
+    return workers
 
 
 def _running(pid: int) -> bool:
@@ -148,10 +155,29 @@ def test_workers_stop_when_the_parent_is_killed(pool):
 
     proc, _ = pool
     workers = _children(proc.pid)
-    assert len(workers) >= 2
+    assert 2 == len(workers)
     proc.kill()
     proc.wait(timeout=10)
     deadline = time.monotonic() + 20
     while any(_running(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_running(w) for w in workers)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_dead_worker_stops_the_pool(pool):
+    """If one worker dies, the parent says so, stops the others and exits 1."""
+
+    import os
+    import time
+
+    proc, _ = pool
+    first, *others = _children(proc.pid)
+    os.kill(first, signal.SIGKILL)
+    assert 1 == proc.wait(timeout=20)
+    assert proc.stdout is not None
+    assert "a receiver worker process died" in proc.stdout.read()
+    deadline = time.monotonic() + 20
+    while any(_running(w) for w in others) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(w) for w in others)
