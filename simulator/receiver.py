@@ -483,6 +483,18 @@ class ReceiverServer:
             self._runner = None
 
 
+def shown_host(host: str) -> str:
+    """The host as it stands in a URL (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def cannot_listen(host: str, port: int, reason: str) -> UsageError:
+    """The one line for a port the receiver cannot take."""
+    return UsageError(
+        f"--host/--port: cannot listen on {shown_host(host)}:{port}: {reason.lower()}"
+    )
+
+
 def serve(
     config: ReceiverConfig,
     host: str = "127.0.0.1",
@@ -506,14 +518,9 @@ async def _serve(
     try:
         await server.start()
     except OSError as exc:
-        shown = f"[{host}]" if ":" in host else host
-        raise UsageError(
-            f"--host/--port: cannot listen on {shown}:{port}: "
-            f"{(exc.strerror or str(exc)).lower()}"
-        ) from None
-    shown = f"[{host}]" if ":" in host else host
+        raise cannot_listen(host, port, exc.strerror or str(exc)) from None
     if on_listening is not None:
-        on_listening(f"http://{shown}:{server.port}/")
+        on_listening(f"http://{shown_host(host)}:{server.port}/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

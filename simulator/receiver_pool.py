@@ -25,7 +25,13 @@ from typing import Any, Final
 
 from . import aio
 from .errors import SimulatorError, UsageError
-from .receiver import ReceiverConfig, ReceiverServer, ReceiverStats
+from .receiver import (
+    ReceiverConfig,
+    ReceiverServer,
+    ReceiverStats,
+    cannot_listen,
+    shown_host,
+)
 
 #: Workers at most: a few per core is already more than helps.
 MAX_WORKERS: Final = 64
@@ -186,7 +192,6 @@ def serve_pool(
     if config.save_path:
         # Several processes appending to one file could interleave lines.
         raise UsageError("--save needs one worker: drop --workers or --save")
-    shown = f"[{host}]" if ":" in host else host
     # Bound but not listening: it reserves the port (and picks one for 0)
     # without taking connections meant for the workers.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -196,10 +201,7 @@ def serve_pool(
         holder.bind((host, port))
     except OSError as exc:
         holder.close()
-        raise UsageError(
-            f"--host/--port: cannot listen on {shown}:{port}: "
-            f"{(exc.strerror or str(exc)).lower()}"
-        ) from None
+        raise cannot_listen(host, port, exc.strerror or str(exc)) from None
     port = holder.getsockname()[1]
     ctx = multiprocessing.get_context("spawn")
     procs, conns = [], []
@@ -218,9 +220,7 @@ def serve_pool(
                 raise UsageError("--workers: a receiver process did not start")
             kind, _, detail = conn.recv()
             if kind == "error":
-                raise UsageError(
-                    f"--host/--port: cannot listen on {shown}:{port}: {detail}"
-                )
+                raise cannot_listen(host, port, detail)
         holder.close()
         parent = _Parent(conns)
 
@@ -231,7 +231,7 @@ def serve_pool(
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, stop)
         if on_listening is not None:
-            on_listening(f"http://{shown}:{port}/")
+            on_listening(f"http://{shown_host(host)}:{port}/")
         parent.serve()
         if parent.lost:
             raise WorkerLost("a receiver worker process died; stopped the others")

@@ -163,11 +163,7 @@ def render(result: RunResult) -> RenderableType:
     apps = _apps_table(result.stats)
 
     if not ledger.balanced:
-        verdict = Text(
-            f"LEDGER MISMATCH: generated {ledger.generated:,} != delivered + gave up + "
-            f"pending ({ledger.delivered + ledger.gave_up + ledger.pending_count:,})",
-            style="bold red",
-        )
+        verdict = _mismatch(ledger)
     elif result.all_delivered:
         verdict = Text(
             f"✔ all {ledger.generated:,} {unit}s delivered", style="bold green"
@@ -178,11 +174,7 @@ def render(result: RunResult) -> RenderableType:
             f"{unit}s not delivered",
             style="bold red",
         )
-    invariant = Text(
-        f"generated {ledger.generated:,} = delivered {ledger.delivered:,} + gave up "
-        f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
-        style="dim",
-    )
+    invariant = _invariant(ledger)
     if result.outcomes:
         # A custom action run: its executions table (tables.executions) says
         # how each ended; only the requests are summed up here.
@@ -266,15 +258,27 @@ def ledger_json(ledger: Ledger) -> dict[str, Any]:
 
 
 def render_accounts(ledger: Ledger) -> RenderableType:
-    """Merged ledgers: the invariant line and whether every event arrived."""
-    line = Text(
+    """Merged ledgers: the invariant line, and a mismatch said plainly."""
+    if not ledger.balanced:
+        return Group(_invariant(ledger), _mismatch(ledger))
+    return _invariant(ledger)
+
+
+def _invariant(ledger: Ledger) -> Text:
+    return Text(
         f"generated {ledger.generated:,} = delivered {ledger.delivered:,} + gave up "
         f"{ledger.gave_up:,} + pending {ledger.pending_count:,}",
-        style="dim" if ledger.balanced else "bold red",
+        style="dim",
     )
-    if not ledger.balanced:
-        return Group(line, Text("LEDGER MISMATCH", style="bold red"))
-    return line
+
+
+def _mismatch(ledger: Ledger) -> Text:
+    settled = ledger.delivered + ledger.gave_up + ledger.pending_count
+    return Text(
+        f"LEDGER MISMATCH: generated {ledger.generated:,} != delivered + gave up + "
+        f"pending ({settled:,})",
+        style="bold red",
+    )
 
 
 def render_stats(stats: Stats, title: str) -> RenderableType:
