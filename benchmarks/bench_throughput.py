@@ -12,6 +12,8 @@ hubsim's own speed, as ratios against baselines measured in the same run.
    factor). hubsim send with every event generated live is shown beside it.
 2b. The open model at 0.9x the closed ceiling: its rate and late sends.
 3. ``hubsim bench --workers 2`` against ``--workers 1``, same sink.
+4. ``hubsim receive`` (1 and 2 workers) against a bare aiohttp sink under wrk
+   (benchmarks/bench_receiver.py), every signature verified, /stats checked.
 
 Every loop is bounded by a request count and a time cap. Runs alternate and the
 best of each is kept, because the machines are shared and noisy.
@@ -31,6 +33,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from benchmarks import bench_receiver
 from simulator import aio, bench
 from simulator.batching import Batch
 from simulator.delivery import DeliveryOptions
@@ -258,6 +261,27 @@ def main() -> None:
             "open_late_share": round(o_late, 4),
             "open_never_sent": o_never,
         }
+        receiver = bench_receiver.measure(1)
+        print("\n4. hubsim receive under wrk, one signed 30 KB batch, 10 connections")
+        if receiver is None:
+            print("   skipped: wrk is not installed (apt install wrk)")
+        else:
+            two_workers = bench_receiver.measure(2)
+            r1, sink_rps = receiver["receiver"], receiver["bare"]
+            print(f"   bare aiohttp sink        {sink_rps:>12,.0f} requests/s")
+            print(f"   hubsim receive           {r1:>12,.0f} requests/s")
+            print(
+                f"   ratio receive / bare     {r1 / sink_rps:>12.2f}   (target >= 0.5)"
+            )
+            if two_workers is not None:
+                r2 = two_workers["receiver"]
+                ratio2 = r2 / two_workers["bare"]
+                print(f"   hubsim receive --workers 2 {r2:>10,.0f} requests/s")
+                print(f"   ratio 2 workers / bare   {ratio2:>12.2f}")
+                result["receiver_workers_2_ratio"] = round(ratio2, 3)
+            result["receiver_requests_per_s"] = round(r1)
+            result["receiver_bare_sink_requests_per_s"] = round(sink_rps)
+            result["receiver_ratio"] = round(r1 / sink_rps, 3)
         print("\n" + json.dumps(result))
     finally:
         sink.terminate()

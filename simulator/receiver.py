@@ -36,15 +36,15 @@ import contextlib
 import hashlib
 import hmac
 import signal
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any, Final, Protocol
+from typing import IO, Annotated, Any, Final, Literal, Protocol
 
+import msgspec
 import orjson
 from aiohttp import web
 
-from . import aio
+from . import aio, catalog
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .faults import HANG_S, Faults, Injector
@@ -187,27 +187,42 @@ def _workflow_record(
     return [identity], attempt, [f"workflow.{kind}"]
 
 
-def _fast_events(data: list[Any]) -> tuple[list[int], int, list[str]] | None:
+#: The three fields the receiver counts by; the rest is skipped unread.
+#: Typed partial decoding: about twice orjson's speed on a 100-event batch,
+#: since only these become Python objects (untracked by the garbage
+#: collector). Strict like the careful loop: JSON true is not an id. Known
+#: subscription types decode to one shared string each, so counting them
+#: hashes nothing; an unknown type takes the careful loop.
+_Event: Final = msgspec.defstruct(
+    "_Event",
+    [
+        # msgspec bounds stop at int64; larger ids take the careful loop.
+        ("eventId", Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]),
+        ("attemptNumber", Annotated[int, msgspec.Meta(ge=0, le=MAX_ATTEMPT_NUMBER)]),
+        ("subscriptionType", Literal[catalog.all_types()]),
+    ],
+    gc=False,
+)
+_BATCH: Final = msgspec.json.Decoder(list[_Event])  # type: ignore[valid-type]
+
+
+def _fast_events(body: bytes) -> tuple[list[int], int, list[str]] | None:
     """
-    A well-formed batch's ids, attempt number and types in a few C-speed
-    passes; None when anything is off, so the careful loop names the problem.
+    A well-formed batch's ids, attempt number and types; None when anything
+    is off (or it is not an array), so the careful loop names the problem.
     """
+    if body[:1] != b"[":
+        return None
     try:
-        ids = [e["eventId"] for e in data]
-        numbers = {e["attemptNumber"] for e in data}
-        types = [e["subscriptionType"] for e in data]
-    except (TypeError, KeyError):
+        events: list[Any] = _BATCH.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
         return None
-    # type() is int, not isinstance: JSON true is not an id.
-    if {type(i) for i in ids} != {int} or {type(n) for n in numbers} != {int}:
+    if not events:
         return None
-    if {type(t) for t in types} != {str}:
-        return None
-    if min(ids) < 0 or max(ids) > _MAX_ID:
-        return None
-    if min(numbers) < 0 or max(numbers) > MAX_ATTEMPT_NUMBER:
-        return None
-    return ids, max(numbers), types
+    # Three comprehensions beat one zip(*map(attrgetter)) by half here.
+    ids = [e.eventId for e in events]
+    number = max([e.attemptNumber for e in events])
+    return ids, number, [e.subscriptionType for e in events]
 
 
 def parse_events(
@@ -220,6 +235,9 @@ def parse_events(
     """
     if not body and query:
         return _workflow_record(query.encode(), stats, "GET")
+    fast = _fast_events(body)
+    if fast is not None:
+        return fast
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -238,9 +256,6 @@ def parse_events(
         return _workflow_record(body, stats, kind)
     if not isinstance(data, list) or not data:
         raise BadRequest("expected a non-empty JSON array of events")
-    fast = _fast_events(data)
-    if fast is not None:
-        return fast
     ids: list[int] = []
     types: list[str] = []
     attempt = -1
@@ -328,8 +343,11 @@ def create_app(
             drop(request)
         stats.requests += 1
         try:
-            async with asyncio.timeout(config.body_timeout_s):
-                body = await request.read()
+            if request.content.is_eof():
+                body = await request.read()  # all here: no timer to arm
+            else:
+                async with asyncio.timeout(config.body_timeout_s):
+                    body = await request.read()
         except web.HTTPRequestEntityTooLarge:
             stats.too_large += 1
             return web.json_response({"error": "body too large"}, status=413)
@@ -374,8 +392,7 @@ def create_app(
         seen.update(ids)
         stats.duplicates += len(ids) - (len(seen) - before)
         stats.by_attempt[max(0, attempt)] += len(ids)
-        for stype, n in Counter(types).items():
-            stats.count_type(stype, n)
+        stats.count_types(types)
         if save is not None:
             # One line per event (a workflow record is one line itself).
             data = orjson.loads(body) if body else dict(request.query)

@@ -50,6 +50,15 @@ class ReceiverStats:
             name = "other"
         self.by_type[name] += n
 
+    def count_types(self, names: list[str]) -> None:
+        """Count one event per name (a batch's subscriptionTypes)."""
+        if len(self.by_type) + len(names) <= _MAX_TYPES:
+            # Room for every name even if all are new: Counter's C loop.
+            self.by_type.update(names)
+            return
+        for name, n in Counter(names).items():
+            self.count_type(name, n)
+
     def clear(self) -> None:
         """
         Forget everything (``DELETE /stats``), e.g. between two runs.

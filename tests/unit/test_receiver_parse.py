@@ -46,3 +46,31 @@ class TestParse:
             parse_events(orjson.dumps(events), ReceiverStats())
         assert "event 42" in str(caught.value)
         assert words in str(caught.value)
+
+    @pytest.mark.parametrize(
+        "change",
+        [
+            # Outside the typed fast path: each still counts as the careful
+            # loop reads it.
+            {"subscriptionType": "contact.futureKind"},
+            {"eventId": 2**64 - 1},
+            {"eventId": 2**63},
+        ],
+    )
+    def test_events_off_the_fast_path_still_count(self, change):
+        """An unknown type or an id past int64 is accepted and counted as sent."""
+
+        events = orjson.loads(_body(2))
+        events[7] = {**events[7], **change}
+        ids, attempt, types = parse_events(orjson.dumps(events), ReceiverStats())
+        assert [e["eventId"] for e in events] == ids
+        assert [e["subscriptionType"] for e in events] == types
+        assert 0 == attempt
+
+    def test_a_float_attempt_number_is_refused(self):
+        """attemptNumber 1.0 is not an integer, on either path."""
+
+        events = orjson.loads(_body(3))
+        events[0] = {**events[0], "attemptNumber": 1.0}
+        with pytest.raises(BadRequest, match="event 0: attemptNumber"):
+            parse_events(orjson.dumps(events), ReceiverStats())

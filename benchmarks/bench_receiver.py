@@ -1,0 +1,151 @@
+"""
+The built-in receiver against a bare aiohttp sink, both under wrk, in one run.
+
+wrk (one thread, 10 connections) posts the same freshly signed 100-event
+batch to ``hubsim receive --secret`` and to an aiohttp handler that reads the
+body and answers 204. Rounds alternate and the best of each is kept. The
+receiver must verify every request and count every event: its /stats are
+checked against what wrk sent, so a fast figure cannot come from skipped work.
+
+Needs wrk (``apt install wrk``); without it the section says so and is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from simulator.events import EventConfig, EventSource
+from simulator.signing import ClientSecret, Signer
+
+SECRET = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+MIX = ("contact", "company", "deal", "ticket", "line_item", "conversation")
+SECONDS = 4
+ROUNDS = 3
+
+_BARE = """
+import sys
+from aiohttp import web
+async def hook(request):
+    await request.read()
+    return web.Response(status=204)
+app = web.Application(client_max_size=4 * 1024 * 1024)
+app.router.add_post("/hook", hook)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_up(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=1),
+        ):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+@contextlib.contextmanager
+def _server(argv: list[str], port: int) -> Iterator[None]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_up(port)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _lua(url: str, directory: Path) -> Path:
+    """A wrk script posting one batch signed now (v1 and v3, as HubSpot does)."""
+    src = EventSource(EventConfig(types=MIX, seed=5, start_ms=int(time.time() * 1000)))
+    body = b"[" + src.render(100).body + b"]"
+    headers = Signer(ClientSecret(SECRET), url).headers(body, int(time.time() * 1000))
+    lines = ['wrk.method = "POST"', f"wrk.body = [==[{body.decode()}]==]"]
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    lines.append('wrk.headers["Content-Type"] = "application/json"')
+    path = directory / f"post-{url.split(':')[2].split('/')[0]}.lua"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _wrk(url: str, script: Path) -> tuple[float, int]:
+    """(requests/s, requests) of one wrk run."""
+    out = subprocess.run(
+        ["wrk", "-t1", "-c10", f"-d{SECONDS}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SECONDS * 5 + 30,
+    ).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    if rps is None or total is None:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    return float(rps.group(1)), int(total.group(1))
+
+
+def _stats(port: int) -> dict[str, int]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as r:
+        doc: dict[str, int] = json.load(r)
+    return doc
+
+
+def measure(workers: int = 1) -> dict[str, float] | None:
+    """The receiver's and the bare sink's best requests/s; None without wrk."""
+    if shutil.which("wrk") is None:
+        return None
+    hub_port, bare_port = _free_port(), _free_port()
+    hubsim = [sys.executable, "-m", "simulator", "receive", "--port", str(hub_port)]
+    hubsim += ["--secret", SECRET, "--workers", str(workers)]
+    bare = [sys.executable, "-c", _BARE, str(bare_port)]
+    hub_url = f"http://127.0.0.1:{hub_port}/hook"
+    bare_url = f"http://127.0.0.1:{bare_port}/hook"
+    hub_rps: list[float] = []
+    bare_rps: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp, _server(hubsim, hub_port):
+        with _server(bare, bare_port):
+            hub_lua, bare_lua = _lua(hub_url, Path(tmp)), _lua(bare_url, Path(tmp))
+            sent = 0
+            for _ in range(ROUNDS):
+                rps, n = _wrk(hub_url, hub_lua)
+                hub_rps.append(rps)
+                sent += n
+                bare_rps.append(_wrk(bare_url, bare_lua)[0])
+        stats = _stats(hub_port)
+    # wrk counts the answers it got; a request cut at its end may have reached
+    # the receiver unanswered, so accepted may exceed it by up to a connection
+    # each, never fall short.
+    accepted, events = stats["accepted_requests"], stats["events"]
+    if not (sent <= accepted <= sent + 10 * ROUNDS) or events != 100 * accepted:
+        raise RuntimeError(f"receiver miscounted: wrk {sent:,}, /stats {stats}")
+    if stats.get("signature_failures", 0) or stats.get("bad_requests", 0):
+        raise RuntimeError(f"receiver refused requests: {stats}")
+    return {
+        "receiver": max(hub_rps),
+        "bare": max(bare_rps),
+        "accepted": accepted,
+        "events": events,
+    }
+
+
+if __name__ == "__main__":
+    print(measure(int(sys.argv[1]) if len(sys.argv) > 1 else 1))
