@@ -318,6 +318,28 @@ class TestDistinct:
             assert list(b.event_ids) == [e["eventId"] for e in events]
             assert list(b.occurred_at) == [e["occurredAt"] for e in events]
 
+    def test_bodies_stay_exact_when_the_clock_moves_the_times(self):
+        """
+        Restamped at a steady clock, then a moved one, then steady again (the
+        filled-in copies are made, dropped and made again): every body carries
+        its block's ids and times, and no id repeats.
+        """
+
+        src = EventSource(EventConfig(seed=5, start_ms=START, distinct=1000))
+        src.prepare()
+        blocks = [src.render(100) for _ in range(25)]
+        src.set_time(START + 5_000)
+        blocks += [src.render(100) for _ in range(25)]
+        src.set_time(START + 9_000)
+        blocks += [src.render(100) for _ in range(3)]
+        for b in blocks:
+            events = json.loads(b"[" + b.body + b"]")
+            assert list(b.event_ids) == [e["eventId"] for e in events]
+            assert list(b.occurred_at) == [e["occurredAt"] for e in events]
+        ids = [i for b in blocks for i in b.event_ids]
+        assert len(ids) == len(set(ids))
+        assert sorted(ids) == ids
+
     def test_restamped_events_conform(self):
         """Recycled events still have only spec fields and types."""
 
