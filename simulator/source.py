@@ -27,7 +27,7 @@ from .emitters import LATER_MARK, EmitterMixin
 from .errors import UsageError
 from .mix import kinds, reweighted, weighted_pick, weighted_table
 from .pools import encoded, value_pools
-from .wire import PORTAL_SLOT_B, Meta, Recyclable, RenderedBlock, WebhookEvent
+from .wire import ID_MARK, PORTAL_SLOT_B, Meta, Recyclable, RenderedBlock, WebhookEvent
 
 _KIND_TABLE_BITS: Final = 16
 _BLOCK: Final = 1024  # random draws per refill
@@ -35,8 +35,6 @@ _BLOCK: Final = 1024  # random draws per refill
 #: with the times filled in; past this many bytes of such copies, the rest
 #: are filled per request (memory stays bounded at any --distinct).
 _BAKED_BYTES: Final = 64 * 1024 * 1024
-#: Where a baked copy's eventIds go: each id is this byte and two digits.
-_ID_MARK: Final = b"\x00"
 #: Records per object type and portal at most (the draw's OBJECT field).
 MAX_OBJECTS: Final = 4096
 
@@ -140,6 +138,7 @@ class EventSource(EmitterMixin):
         # occurredAt per draw; moved by set_time().
         self._base_ms = config.start_ms
         self._occurred = [config.start_ms - lag for lag in self._lags]
+        self._occurred_base = config.start_ms
         self._spread = config.spread_ms > 0 and config.spread_events > 0
         self._object_ids: dict[str, list[int]] = {}
         self._recent: dict[str, list[int]] = {}
@@ -195,8 +194,9 @@ class EventSource(EmitterMixin):
 
     def _move_to(self, now_ms: int, threshold_ms: int) -> None:
         if abs(now_ms - self._base_ms) >= threshold_ms:
+            # The emitters' times follow when a fresh block is next rendered:
+            # a recycled one (an open model's every batch) does not need them.
             self._base_ms = now_ms
-            self._occurred[:] = [now_ms - lag for lag in self._lags]
 
     def prepare(self, batch_size: int = catalog.MAX_BATCH_SIZE) -> None:
         """
@@ -209,46 +209,33 @@ class EventSource(EmitterMixin):
 
     def _restamp(self, entry: Recyclable, at: int) -> RenderedBlock:
         """
-        A recycled block with fresh eventIds and occurredAt. Sent again at a
-        shift it went out with before (a closed-model run, where the clock
-        does not move the events' times), its times are filled in already and
-        its ids all share one prefix: a block takes ids k*100 to k*100+99, so
-        the body is one bytes.replace. Otherwise one bytes %.
+        A recycled block with fresh eventIds and occurredAt. The block takes
+        ids k*100 to k*100+99, so its ids are one bytes.replace; its times are
+        one bytes %, kept when the block went out at the same shift before (a
+        closed-model run, where the clock does not move the events' times).
         """
         n = len(entry.times)
         shift = self._base_ms - entry.base_ms
         times = tuple([t + shift for t in entry.times]) if shift else entry.times
         seen, baked = self._baked[at]
-        if baked is None and seen == shift and self._baked_bytes < _BAKED_BYTES:
-            baked = self._bake(entry, times)
-            self._baked_bytes += len(baked)
-        elif baked is not None and seen != shift:
-            self._baked_bytes -= len(baked)
-            baked = None
+        if baked is not None and seen == shift:
+            filled = baked
+        else:
+            filled = entry.template % times
+            if baked is not None:
+                self._baked_bytes -= len(baked)
+                baked = None
+            elif seen == shift and self._baked_bytes < _BAKED_BYTES:
+                baked = filled
+                self._baked_bytes += len(baked)
         self._baked[at] = (shift, baked)
         self._position += n
-        if baked is not None:
-            block = -(-next(self._event_ids) // 100)
-            self._event_ids = itertools.count(block * 100 + 100)
-            ids = tuple(range(block * 100, block * 100 + n))
-            body = baked.replace(_ID_MARK, b"%d" % block)
-        else:
-            ids = tuple(itertools.islice(self._event_ids, n))
-            body = entry.template % tuple(
-                itertools.chain.from_iterable(zip(ids, times, strict=True))
-            )
+        block = -(-next(self._event_ids) // 100)
+        self._event_ids = itertools.count(block * 100 + 100)
+        ids = tuple(range(block * 100, block * 100 + n))
+        body = filled.replace(ID_MARK, b"%d" % block)
         return RenderedBlock(
             entry.portal_id, body, ids, times, entry.meta, families=entry.families
-        )
-
-    @staticmethod
-    def _bake(entry: Recyclable, times: tuple[int, ...]) -> bytes:
-        """The template with ``times`` filled in and each id as mark + 2 digits."""
-        # An id slot is the only unescaped `{"eventId":%d` (literal % are %%).
-        template = entry.template.replace(b'{"eventId":%d', b'{"eventId":%b')
-        marks = [_ID_MARK + b"%02d" % j for j in range(len(times))]
-        return template % tuple(
-            itertools.chain.from_iterable(zip(marks, times, strict=True))
         )
 
     def _render_fresh(self, count: int, portal: int | None = None) -> RenderedBlock:
@@ -262,6 +249,9 @@ class EventSource(EmitterMixin):
                 + config.spread_ms * done // config.spread_events,
                 1000,
             )
+        if self._occurred_base != self._base_ms:
+            self._occurred_base = base = self._base_ms
+            self._occurred[:] = [base - lag for lag in self._lags]
         bits = self._bits
         drawn = self.portal_ids[bits(16) % len(self.portal_ids)]
         portal = drawn if portal is None else portal

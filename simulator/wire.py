@@ -121,11 +121,18 @@ class RenderedBlock:
         ]
 
 
+#: Where a recycled block's eventId goes: this byte and two digits (raw
+#: control bytes never occur in JSON text, so it marks nothing else).
+ID_MARK: Final = b"\x00"
+
+
 @dataclass(frozen=True, slots=True)
 class Recyclable:
     """
-    A rendered block turned back into a template with eventId and occurredAt
-    slots, so it can be sent again as new events.
+    A rendered block turned back into a template, so it can be sent again as
+    new events: a %d slot per occurredAt, and each eventId as ``ID_MARK`` and
+    its index in two digits. Re-sent with ids k*100 + index, the ids are one
+    ``replace(ID_MARK, b"%d" % k)``.
     """
 
     template: bytes
@@ -139,14 +146,14 @@ class Recyclable:
     def of(cls, block: RenderedBlock, base_ms: int) -> Recyclable:
         chunks = block.body.split(b'{"eventId":')[1:]
         parts: list[bytes] = []
-        for chunk, eid, t in zip(
-            chunks, block.event_ids, block.occurred_at, strict=True
+        for j, (chunk, eid, t) in enumerate(
+            zip(chunks, block.event_ids, block.occurred_at, strict=True)
         ):
             rest = chunk[len(str(eid)) :]
             at = rest.index(b'"occurredAt":') + 13
             tail = rest[at + len(str(t)) :]
             parts.append(
-                b'{"eventId":%d'
+                b'{"eventId":%b%02d' % (ID_MARK, j)
                 + rest[:at].replace(b"%", b"%%")
                 + b"%d"
                 + tail.replace(b"%", b"%%")
