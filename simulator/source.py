@@ -27,14 +27,18 @@ from .emitters import LATER_MARK, EmitterMixin
 from .errors import UsageError
 from .mix import kinds, reweighted, weighted_pick, weighted_table
 from .pools import encoded, value_pools
-from .wire import ID_MARK, PORTAL_SLOT_B, Meta, Recyclable, RenderedBlock, WebhookEvent
+from .wire import (
+    ID_MARK,
+    PORTAL_SLOT_B,
+    TIME_MARK,
+    Meta,
+    Recyclable,
+    RenderedBlock,
+    WebhookEvent,
+)
 
 _KIND_TABLE_BITS: Final = 16
 _BLOCK: Final = 1024  # random draws per refill
-#: Recycled blocks re-sent at an occurredAt shift already seen keep a copy
-#: with the times filled in; past this many bytes of such copies, the rest
-#: are filled per request (memory stays bounded at any --distinct).
-_BAKED_BYTES: Final = 64 * 1024 * 1024
 #: Records per object type and portal at most (the draw's OBJECT field).
 MAX_OBJECTS: Final = 4096
 
@@ -122,10 +126,6 @@ class EventSource(EmitterMixin):
         self._taken: list[WebhookEvent] = []
         self._recycled: list[Recyclable] = []
         self._recycle_at = 0
-        #: Per recycled block: (the shift it last went out with, its body with
-        #: those times filled in and ids marked, once that shift came twice).
-        self._baked: list[tuple[int | None, bytes | None]] = []
-        self._baked_bytes = 0
         self._kinds = memoryview(b"").cast("H")
         self._xs = memoryview(b"").cast("Q")
         self._pos = _BLOCK
@@ -174,14 +174,12 @@ class EventSource(EmitterMixin):
             entry = self._recycled[self._recycle_at % len(self._recycled)]
             # A pooled block may be a little short (a companion moved on); any
             # that fits is a valid batch. A run's last, smaller block is fresh.
-            if len(entry.times) <= count:
-                at = self._recycle_at % len(self._recycled)
+            if len(entry.millis) <= count:
                 self._recycle_at += 1
-                return self._restamp(entry, at)
+                return self._restamp(entry)
         block = self._render_fresh(count)
         if limit is not None and self._position - len(block) < limit:
-            self._recycled.append(Recyclable.of(block, self._base_ms))
-            self._baked.append((None, None))
+            self._recycled.append(Recyclable.of(block))
         return block
 
     def set_time(self, now_ms: int) -> None:
@@ -207,35 +205,31 @@ class EventSource(EmitterMixin):
         while limit is not None and self._position < limit:
             self.render(min(batch_size, limit - self._position))
 
-    def _restamp(self, entry: Recyclable, at: int) -> RenderedBlock:
+    def _restamp(self, entry: Recyclable) -> RenderedBlock:
         """
-        A recycled block with fresh eventIds and occurredAt. The block takes
-        ids k*100 to k*100+99, so its ids are one bytes.replace; its times are
-        one bytes %, kept when the block went out at the same shift before (a
-        closed-model run, where the clock does not move the events' times).
+        A recycled block with fresh eventIds and occurredAt, in two
+        bytes.replace: the block takes ids k*100 to k*100+99, and its events
+        occurred in the second before the last whole second before now (1 ms
+        to 2 s earlier), each at its own millisecond.
         """
-        n = len(entry.times)
-        shift = self._base_ms - entry.base_ms
-        times = tuple([t + shift for t in entry.times]) if shift else entry.times
-        seen, baked = self._baked[at]
-        if baked is not None and seen == shift:
-            filled = baked
-        else:
-            filled = entry.template % times
-            if baked is not None:
-                self._baked_bytes -= len(baked)
-                baked = None
-            elif seen == shift and self._baked_bytes < _BAKED_BYTES:
-                baked = filled
-                self._baked_bytes += len(baked)
-        self._baked[at] = (shift, baked)
+        n = len(entry.millis)
         self._position += n
         block = -(-next(self._event_ids) // 100)
         self._event_ids = itertools.count(block * 100 + 100)
-        ids = tuple(range(block * 100, block * 100 + n))
-        body = filled.replace(ID_MARK, b"%d" % block)
+        # At least 1: a prefix "0" or "-1" before the three digits is no
+        # number (only toy clocks near the epoch get here).
+        second = max(1, self._base_ms // 1000 - 1)
+        base = second * 1000
+        body = entry.template.replace(ID_MARK, b"%d" % block).replace(
+            TIME_MARK, b"%d" % second
+        )
         return RenderedBlock(
-            entry.portal_id, body, ids, times, entry.meta, families=entry.families
+            entry.portal_id,
+            body,
+            tuple(range(block * 100, block * 100 + n)),
+            tuple([base + ms for ms in entry.millis]),
+            entry.meta,
+            families=entry.families,
         )
 
     def _render_fresh(self, count: int, portal: int | None = None) -> RenderedBlock:

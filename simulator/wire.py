@@ -121,29 +121,31 @@ class RenderedBlock:
         ]
 
 
-#: Where a recycled block's eventId goes: this byte and two digits (raw
-#: control bytes never occur in JSON text, so it marks nothing else).
+#: Where a recycled block's eventId goes: this byte and two digits; and its
+#: occurredAt: the other byte and three. Raw control bytes never occur in JSON
+#: text, so they mark nothing else.
 ID_MARK: Final = b"\x00"
+TIME_MARK: Final = b"\x01"
 
 
 @dataclass(frozen=True, slots=True)
 class Recyclable:
     """
     A rendered block turned back into a template, so it can be sent again as
-    new events: a %d slot per occurredAt, and each eventId as ``ID_MARK`` and
-    its index in two digits. Re-sent with ids k*100 + index, the ids are one
-    ``replace(ID_MARK, b"%d" % k)``.
+    new events with two bytes.replace: eventId j is ``ID_MARK`` and j in two
+    digits (ids k*100 + j: one prefix k), occurredAt is ``TIME_MARK`` and the
+    event's milliseconds in three (times s*1000 + ms: one prefix s).
     """
 
     template: bytes
     portal_id: int
-    times: tuple[int, ...]
+    #: Each event's occurredAt milliseconds (0-999), as in the template.
+    millis: tuple[int, ...]
     meta: tuple[Meta, ...]
-    base_ms: int
     families: tuple[tuple[str, int], ...]
 
     @classmethod
-    def of(cls, block: RenderedBlock, base_ms: int) -> Recyclable:
+    def of(cls, block: RenderedBlock) -> Recyclable:
         chunks = block.body.split(b'{"eventId":')[1:]
         parts: list[bytes] = []
         for j, (chunk, eid, t) in enumerate(
@@ -154,15 +156,14 @@ class Recyclable:
             tail = rest[at + len(str(t)) :]
             parts.append(
                 b'{"eventId":%b%02d' % (ID_MARK, j)
-                + rest[:at].replace(b"%", b"%%")
-                + b"%d"
-                + tail.replace(b"%", b"%%")
+                + rest[:at]
+                + b"%b%03d" % (TIME_MARK, t % 1000)
+                + tail
             )
         return cls(
             b"".join(parts),
             block.portal_id,
-            block.occurred_at,
+            tuple([t % 1000 for t in block.occurred_at]),
             block.meta,
-            base_ms,
             count_families(block.meta),
         )

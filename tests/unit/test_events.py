@@ -320,9 +320,9 @@ class TestDistinct:
 
     def test_bodies_stay_exact_when_the_clock_moves_the_times(self):
         """
-        Restamped at a steady clock, then a moved one, then steady again (the
-        filled-in copies are made, dropped and made again): every body carries
-        its block's ids and times, and no id repeats.
+        Restamped at a steady clock, then moved ones (an open model's
+        batches): every body carries its block's ids and times, no id repeats,
+        and each event occurred within the two seconds before the clock.
         """
 
         src = EventSource(EventConfig(seed=5, start_ms=START, distinct=1000))
@@ -339,6 +339,23 @@ class TestDistinct:
         ids = [i for b in blocks for i in b.event_ids]
         assert len(ids) == len(set(ids))
         assert sorted(ids) == ids
+        late = blocks[-3:]
+        assert all(
+            START + 9_000 - 2_000 <= t < START + 9_000
+            for b in late
+            for t in b.occurred_at
+        )
+        assert len({t for b in late for t in b.occurred_at}) > 50
+
+    def test_a_clock_near_the_epoch_still_gives_json_numbers(self):
+        """A toy start time (1 ms) still renders recycled times as valid JSON."""
+
+        src = EventSource(EventConfig(seed=5, start_ms=1, distinct=200))
+        src.prepare()
+        for _ in range(5):
+            b = src.render(100)
+            events = json.loads(b"[" + b.body + b"]")
+            assert list(b.occurred_at) == [e["occurredAt"] for e in events]
 
     def test_restamped_events_conform(self):
         """Recycled events still have only spec fields and types."""
