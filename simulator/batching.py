@@ -16,7 +16,8 @@ from .errors import UsageError
 from .wire import FIRST_ATTEMPT, Meta, RenderedBlock, WebhookEvent
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (3x cheaper to build, once per batch); never mutated.
+@dataclass(slots=True)
 class Batch:
     """
     Up to 100 events for one portal: the unit HubSpot POSTs and retries.

@@ -76,7 +76,8 @@ class DeliveryOptions:
             raise UsageError("--time-scale must be more than 0")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (3x cheaper to build, once per request); never mutated.
+@dataclass(slots=True)
 class Attempt:
     """
     One HTTP request for one batch: what was sent and what came back.

@@ -84,7 +84,8 @@ def lit(text: str) -> str:
     return text.replace("%", "%%")
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen (3x cheaper to build, once per block); never mutated.
+@dataclass(slots=True)
 class RenderedBlock:
     """
     Up to one batch of events for one portal, rendered as comma-joined UTF-8
