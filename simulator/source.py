@@ -50,7 +50,7 @@ class EventConfig:
 
     ``distinct`` caps how many different events are rendered: after that many,
     the source re-sends its first blocks with fresh eventIds and occurredAt, so
-    a long load test costs one bytes % per batch (see :meth:`EventSource.render`).
+    a long load test costs two bytes.replace per batch (:meth:`EventSource.render`).
 
     In ``generic`` format, CRM types are sent as ``object.*`` with an
     ``objectTypeId``; types HubSpot only offers classically (``conversation.*``,
