@@ -288,7 +288,6 @@ class OpenStream:
         self._interval = 1.0 / rate
         self._size = batch_size
         self._remaining = total
-        self._lock = asyncio.Lock()
         self._start: float | None = None
         self._next = 0
         self._seq = 0
@@ -324,22 +323,22 @@ class OpenStream:
         return self
 
     async def __anext__(self) -> Batch:
+        # Pulled by the engine's one feeder task (an async iterator cannot be
+        # advanced by two at once), which hands each batch to a free slot: a
+        # moment that finds every slot busy is simply taken late.
         run, clock = self._run, self._run.clock
-        # One slot at a time waits for the next moment; the others queue here,
-        # so a moment that finds every slot busy is simply taken late.
-        async with self._lock:
-            if self._remaining <= 0 or run.stopped or self._next == self.max_batches:
-                raise StopAsyncIteration
-            if self._start is None:
-                self._start = clock.monotonic()
-            due = self._start + self._next * self._interval
-            while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
-                await clock.sleep(min(wait, 0.05))
-            if run.stopped:
-                raise StopAsyncIteration
-            self._next += 1
-            n = min(self._size, self._remaining)
-            self._remaining -= n
+        if self._remaining <= 0 or run.stopped or self._next == self.max_batches:
+            raise StopAsyncIteration
+        if self._start is None:
+            self._start = clock.monotonic()
+        due = self._start + self._next * self._interval
+        while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
+            await clock.sleep(min(wait, 0.05))
+        if run.stopped:
+            raise StopAsyncIteration
+        self._next += 1
+        n = min(self._size, self._remaining)
+        self._remaining -= n
         self._seq += 1
         wall_due = clock.time() - (clock.monotonic() - due)
         return issue_scheduled(run, self._seq, n, wall_due, True)
