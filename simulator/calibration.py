@@ -4,7 +4,9 @@ sink in its own process, so a receiver's figure can be read against it.
 
 A receiver measured at 80 % or more of that ceiling may be showing hubsim's
 limit rather than its own: the sentence says so, and the JSON and HTML
-reports carry both figures.
+reports carry both figures. In the open model, hubsim also runs the bench's
+rate against the null sink: if it cannot keep that schedule alone, late
+sends against the receiver are partly hubsim's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ class Calibration:
     concurrency: int
     workers: int
     receiver_requests_per_s: float | None = None
+    #: Open model: the bench's rate, and the share of sends hubsim itself
+    #: started late (or never) at that rate against the null sink.
+    rate: float | None = None
+    late_share_alone: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -45,7 +51,29 @@ class Calibration:
     def beside(self, receiver_requests_per_s: float) -> Calibration:
         return replace(self, receiver_requests_per_s=receiver_requests_per_s)
 
+    @property
+    def schedule_limited_by_hubsim(self) -> bool:
+        """Open model: hubsim alone could not keep the schedule at this rate."""
+        late = self.late_share_alone
+        return late is not None and late > bench.LATE_WARN_SHARE
+
     def sentence(self) -> str:
+        """The ceiling and what it says about the receiver's figure."""
+        text = self._ceiling_sentence()
+        if self.rate is None or self.late_share_alone is None:
+            return text
+        alone = (
+            f"at {self.rate:,.0f} requests/s hubsim alone started "
+            f"{self.late_share_alone:.1%} of its sends late or never"
+        )
+        if self.schedule_limited_by_hubsim:
+            return (
+                f"{text}. And {alone}: late sends against your receiver are "
+                "partly hubsim's own; lower --rate or add --workers"
+            )
+        return f"{text}. And {alone}: late sends against your receiver are its own"
+
+    def _ceiling_sentence(self) -> str:
         ceiling = (
             f"hubsim's own ceiling here: {self.ceiling_requests_per_s:,.0f} "
             f"requests/s ({self.concurrency} in flight, {self.workers} "
@@ -85,15 +113,24 @@ class Calibration:
             ),
             "ratio": None if ratio is None else round(ratio, 3),
             "limited_by_hubsim": self.limited_by_hubsim,
+            "rate": self.rate,
+            "late_share_alone": (
+                None
+                if self.late_share_alone is None
+                else round(self.late_share_alone, 4)
+            ),
+            "schedule_limited_by_hubsim": self.schedule_limited_by_hubsim,
         }
 
 
 def calibrate(opts: bench.BenchOptions) -> Calibration:
     """
     hubsim's closed-model ceiling with the same events, batch size, workers
-    and at least HubSpot's 10 in flight, against a null sink.
+    and at least HubSpot's 10 in flight, against a null sink; for an open
+    model with a rate, also how well hubsim alone keeps that schedule.
     """
     slots = max(10, opts.slots) if opts.model == "closed" else 10
+    seconds = min(opts.duration_s, CALIBRATION_S)
     with null_sink.running() as url:
         probe = replace(
             opts,
@@ -101,7 +138,17 @@ def calibrate(opts: bench.BenchOptions) -> Calibration:
             model="closed",
             rate=None,
             concurrency=slots,
-            duration_s=min(opts.duration_s, CALIBRATION_S),
+            duration_s=seconds,
         )
         measured = bench.measure(probe, slots)
-    return Calibration(measured.requests_per_s, slots, opts.workers)
+        calibration = Calibration(measured.requests_per_s, slots, opts.workers)
+        if opts.model == "open" and opts.rate is not None:
+            alone = bench.measure(
+                replace(opts, target_url=url, duration_s=seconds),
+                opts.slots,
+                opts.rate,
+            )
+            calibration = replace(
+                calibration, rate=opts.rate, late_share_alone=alone.late_share
+            )
+    return calibration

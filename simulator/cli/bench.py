@@ -125,7 +125,7 @@ def bench_command(
         ceiling = ceiling.beside(m.requests_per_s)
         extra["calibration"] = ceiling.to_json()
         notes.append(ceiling.sentence())
-        if ceiling.limited_by_hubsim:
+        if ceiling.limited_by_hubsim or ceiling.schedule_limited_by_hubsim:
             warn(ceiling.sentence())
         else:
             out.print(Text(ceiling.sentence(), style="dim"))

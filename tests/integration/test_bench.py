@@ -294,6 +294,44 @@ class TestCalibration:
         assert "the figure is your receiver's" in judged.sentence()
         assert judged.to_json()["ceiling_requests_per_s"] > 0
 
+    def test_the_open_model_also_checks_hubsims_own_schedule(self):
+        """
+        With --model open --rate, calibration also runs that rate against the
+        null sink and says how much of it hubsim alone started late (the
+        verdict on that share is the pure test below: a CI hiccup may delay
+        one of 20 sends, so it is not asserted here).
+        """
+
+        from simulator import calibration
+
+        with ThreadedReceiver(ReceiverConfig(secret=ClientSecret(SECRET))) as rx:
+            opts = _options(
+                rx.url, duration_s=1.0, calibrate=True, model="open", rate=20.0
+            )
+            judged = calibration.calibrate(opts).beside(20.0)
+        assert 20.0 == judged.rate
+        assert judged.late_share_alone is not None
+        assert 0.0 <= judged.late_share_alone <= 1.0
+        assert "at 20 requests/s hubsim alone started" in judged.sentence()
+        assert round(judged.late_share_alone, 4) == judged.to_json()["late_share_alone"]
+
+    @pytest.mark.parametrize(
+        ("late", "limited", "words"),
+        [
+            (0.0, False, "are its own"),
+            (0.05, False, "are its own"),
+            (0.2, True, "partly hubsim's own; lower --rate"),
+        ],
+    )
+    def test_an_open_schedule_hubsim_cannot_keep_says_so(self, late, limited, words):
+        """Over 5 % late against the null sink, the sentence blames hubsim's share."""
+
+        from simulator.calibration import Calibration
+
+        judged = Calibration(100.0, 10, 1, rate=90.0, late_share_alone=late)
+        assert limited == judged.schedule_limited_by_hubsim
+        assert words in judged.beside(50.0).sentence()
+
     @pytest.mark.parametrize(
         ("measured", "limited", "words"),
         [
