@@ -14,6 +14,7 @@ hubsim's own speed, as ratios against baselines measured in the same run.
 3. ``hubsim bench --workers 2`` against ``--workers 1``, same sink.
 4. ``hubsim receive`` (1 and 2 workers) against a bare aiohttp sink under wrk
    (benchmarks/bench_receiver.py), every signature verified, /stats checked.
+5. Peak RSS of ``hubsim send`` at 200,000 and 2,000,000 events: flat.
 
 Every loop is bounded by a request count and a time cap. Runs alternate, and a
 ratio is the median of each round's ratio, because the machines are shared
@@ -187,6 +188,25 @@ def open_bench(url: str, rate: float, seconds: float = 5.0) -> tuple[float, floa
     return m.requests_per_s, late, s.dropped_sends
 
 
+def peak_rss_mb(url: str, events: int) -> float:
+    """Peak RSS of one ``hubsim send`` of ``events`` to ``url``, in its own process."""
+    probe = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    argv = [sys.executable, "-m", "simulator", "send", url, "-n", str(events)]
+    argv += ["--distinct", str(DISTINCT), "--secret", SECRET.reveal(), "--seed", "1"]
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIME_CAP_S * 5,
+    )
+    return int(out.stdout.split()[-1]) / 1024
+
+
 def main() -> None:
     cores = _pin_one_core()
     gc.collect()
@@ -215,6 +235,7 @@ def main() -> None:
         bare_asyncio: list[float] = []
         fresh: list[float] = []
         pooled: list[float] = []
+        sent: list[float] = []
         size = 0
         for _ in range(ROUNDS):
             bare.append(aio.run(bare_client(url, REQUESTS)))
@@ -222,12 +243,14 @@ def main() -> None:
             rps, size = aio.run(hubsim_client(url, REQUESTS))
             fresh.append(rps)
             pooled.append(hubsim_bench(url, REQUESTS)[0])
+            sent.append(aio.run(hubsim_client(url, REQUESTS, DISTINCT))[0])
         b, ba, h, hp = (median(x) for x in (bare, bare_asyncio, fresh, pooled))
         # Each round's ratio, then their median: runs seconds apart on this
         # shared machine differ by up to a fifth, so a ratio of two maxima
         # from different moments says little.
         r_pooled = median(p / q for p, q in zip(pooled, bare, strict=True))
         r_fresh = median(p / q for p, q in zip(fresh, bare, strict=True))
+        r_sent = median(p / q for p, q in zip(sent, bare, strict=True))
         r_loop = median(p / q for p, q in zip(bare, bare_asyncio, strict=True))
         loop = aio.loop_name()
         print(
@@ -240,6 +263,7 @@ def main() -> None:
         print(f"   hubsim send, all fresh   {h:>12,.0f} requests/s  (body {size:,} B)")
         print(f"   ratio hubsim bench/bare  {r_pooled:>12.2f}   (target >= 0.95)")
         print(f"   ratio all-fresh / bare   {r_fresh:>12.2f}   (target >= 0.6)")
+        print(f"   ratio send --distinct/bare {r_sent:>10.2f}   (target >= 0.95)")
         print(f"   ratio {loop} / asyncio   {r_loop:>12.2f}   (the bare loop)\n")
         # The open model against the closed ceiling measured just before it.
         runs = []
@@ -270,6 +294,7 @@ def main() -> None:
             "gen_ratio_vs_prebuilt": round(gen / ref, 3),
             "bare_requests_per_s": round(b),
             "hubsim_requests_per_s": round(h),
+            "send_distinct_ratio": round(r_sent, 3),
             "hubsim_distinct_requests_per_s": round(hp),
             "delivery_ratio": round(r_pooled, 3),
             "delivery_ratio_all_fresh": round(r_fresh, 3),
@@ -303,6 +328,12 @@ def main() -> None:
             result["receiver_requests_per_s"] = round(r1)
             result["receiver_bare_sink_requests_per_s"] = round(sink_rps)
             result["receiver_ratio"] = round(r1 / sink_rps, 3)
+        small, large = peak_rss_mb(url, 200_000), peak_rss_mb(url, 2_000_000)
+        print("\n5. peak RSS of hubsim send --distinct 10000 (own process)")
+        print(f"   200,000 events           {small:>12.1f} MB")
+        print(f"   2,000,000 events         {large:>12.1f} MB")
+        print(f"   ratio 10x the events     {large / small:>12.2f}   (target: flat)")
+        result["rss_mb_200k"], result["rss_mb_2m"] = round(small, 1), round(large, 1)
         print("\n" + json.dumps(result))
     finally:
         sink.terminate()
