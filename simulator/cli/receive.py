@@ -104,8 +104,17 @@ def receive(
 
     if workers > 1:
         receiver_pool.serve_pool(config, host, port, workers, listening)
-    else:
-        receiver.serve(config, host, port, listening)
+        return
+    stats = receiver.serve(config, host, port, listening)
+    # What a Ctrl-C leaves behind, so a --save file is not a silent surprise.
+    line = (
+        f"stopped: {stats.accepted_requests:,} requests accepted, "
+        f"{stats.events:,} events ({len(stats.seen):,} distinct, "
+        f"{stats.duplicates:,} duplicates)"
+    )
+    if save:
+        line += f"; wrote {stats.events:,} events to {save}"
+    print(line, flush=True)
 
 
 @cli.command()
