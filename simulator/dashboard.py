@@ -50,13 +50,16 @@ class LiveFigures:
     retries_waiting: int
     next_retry_s: float | None
     phase: str
+    #: What one item is: ``events``, workflow ``records``, action ``executions``.
+    unit: str = "events"
 
     def line(self) -> str:
         """One plain line, for CI logs."""
         done = f"{self.settled:,}/{self.total:,}" if self.total else f"{self.settled:,}"
         text = (
             f"delivered {done}{self._left()} · "
-            f"{self.events_per_s:,.0f} events/s · {self.requests_per_s:,.0f} req/s · "
+            f"{self.events_per_s:,.0f} {self.unit}/s · "
+            f"{self.requests_per_s:,.0f} req/s · "
             f"p50 {self.p50_ms:,.1f} ms · p99 {self.p99_ms:,.1f} ms · "
             f"in flight {self.in_flight} · backlog {self.backlog:,}"
         )
@@ -119,7 +122,9 @@ class LiveRun(Protocol):
     def backlog_events(self) -> int: ...
 
 
-def live_figures(runs: Sequence[LiveRun], total: int, now: float) -> LiveFigures:
+def live_figures(
+    runs: Sequence[LiveRun], total: int, now: float, unit: str = "events"
+) -> LiveFigures:
     """
     The runs' figures at epoch ``now``: rates and percentiles over the last
     :data:`ROLLING_S` whole seconds (the current, partial one left out).
@@ -169,6 +174,7 @@ def live_figures(runs: Sequence[LiveRun], total: int, now: float) -> LiveFigures
         retries_waiting=sum(r.engine.waiting_retries for r in runs),
         next_retry_s=min((n for n in nexts if n is not None), default=None),
         phase=phase,
+        unit=unit,
     )
 
 
@@ -185,14 +191,14 @@ def figures_table(f: LiveFigures) -> RenderableType:
             retry += f" (next in {f.next_retry_s:,.0f} s)"
     lines = [
         row(
-            (f"{f.events_per_s:,.0f}", "events/s"),
+            (f"{f.events_per_s:,.0f}", f"{f.unit}/s"),
             (f"{f.requests_per_s:,.0f}", "req/s"),
             (f"{f.p50_ms:,.1f} ms", "p50"),
             (f"{f.p99_ms:,.1f} ms", f"p99 (last {ROLLING_S} s)"),
         ),
         row(
             (str(f.in_flight), "in flight"),
-            (f"{f.backlog:,}", "events waiting"),
+            (f"{f.backlog:,}", f"{f.unit} waiting"),
             (retry, "to retry"),
         )
         + (f"  ·  {f.phase}" if f.phase else ""),
@@ -238,11 +244,16 @@ class Dashboard:
     """
 
     def __init__(
-        self, console: Console, quiet: bool = False, duration_s: float | None = None
+        self,
+        console: Console,
+        quiet: bool = False,
+        duration_s: float | None = None,
+        unit: str = "events",
     ) -> None:
         self.console = console
         self.quiet = quiet
         self.duration_s = duration_s
+        self.unit = unit
         self._runs: Sequence[LiveRun] = ()
         self._total = 0
         self._progress: _Dashboard | None = None
@@ -251,7 +262,7 @@ class Dashboard:
         self._last = time.monotonic()
 
     def _figures(self) -> LiveFigures:
-        return live_figures(self._runs, self._total, time.time())
+        return live_figures(self._runs, self._total, time.time(), self.unit)
 
     def start(self, runs: Sequence[LiveRun], total: int | None) -> None:
         """Show ``runs``, out of ``total`` events (None: bounded by time)."""

@@ -143,7 +143,7 @@ def action_command(
     )
     out = console()
     running = ActionRun(options)
-    view = dashboard.Dashboard(out, quiet)
+    view = dashboard.Dashboard(out, quiet, unit="executions")
     out.print(
         Text(f"{definition.name}: {options.executions:,} executions → ", style="bold")
         + Text(running.target.url)

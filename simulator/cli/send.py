@@ -60,8 +60,11 @@ def send(
     for warning in settings.warnings():
         warn(warning)
     out = console()
+    unit = "records" if options.workflow else "events"
     done = run.execute(
-        [run.SendRun(options)], dashboard.Dashboard(out, quiet), options.events
+        [run.SendRun(options)],
+        dashboard.Dashboard(out, quiet, unit=unit),
+        options.events,
     )
     result = done.merged
     finish(result, out, files, evaluate(rules, result), "send")

@@ -103,7 +103,6 @@ def workflow(
     for warning in settings.warnings():
         warn(warning)
     out = console()
-    done = run.execute(
-        [run.SendRun(options)], dashboard.Dashboard(out, quiet), options.events
-    )
+    view = dashboard.Dashboard(out, quiet, unit="records")
+    done = run.execute([run.SendRun(options)], view, options.events)
     finish(done.merged, out, files, evaluate(rules, done.merged), "workflow")

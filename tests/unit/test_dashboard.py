@@ -72,3 +72,18 @@ def test_renders_without_a_terminal():
     Console(file=out, width=100).print(figures_table(live_figures([run], 500, 1.0)))
     assert "in flight" in out.getvalue()
     assert "no failed requests" in out.getvalue()
+
+
+def test_workflow_and_action_runs_name_their_items():
+    """The live figures say records or executions, not events, for those runs."""
+
+    run = _run()
+    run.stats.add(Attempt(_batch(), 0, 100.5, 0.010, 204, None, 1, True))
+    records = live_figures([run], 10, now=101.0, unit="records")
+    assert " records/s · " in records.line()
+    assert "events" not in records.line()
+    out = io.StringIO()
+    table = figures_table(live_figures([run], 10, 101.0, unit="executions"))
+    Console(file=out, width=100).print(table)
+    assert "executions/s" in out.getvalue()
+    assert "executions waiting" in out.getvalue()
