@@ -110,6 +110,15 @@ def line_chart(
     for i, line in enumerate(lines):
         colour = PALETTE[i % len(PALETTE)]
         for run in _runs(line.points, max_gap):
+            if len(run) == 1:
+                # A polyline of one point draws nothing: a one-second run, or
+                # one second between two gaps, is a dot.
+                ((x, y),) = run
+                out.append(
+                    f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" '
+                    f'fill="{colour}"><title>{escape(line.label)}</title></circle>'
+                )
+                continue
             path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
             out.append(
                 f'<polyline points="{path}" fill="none" stroke="{colour}" '

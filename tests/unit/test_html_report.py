@@ -119,10 +119,21 @@ def test_gaps_are_gaps_not_zeros():
     from simulator.charts import time_chart
 
     svg = time_chart("t", {"p50": {100: 5.0, 101: 6.0, 110: 7.0}}, "ms")
-    assert 2 == svg.count("<polyline")
+    assert (1, 1) == (svg.count("<polyline"), svg.count("<circle"))
     html = to_html(_idle_gap_stats(), "gap")
     latency = html.split('class="t">Latency over time</text>')[1].split("</svg>")[0]
-    assert 4 == latency.count("<polyline")  # p50 and p99, two stretches each
+    # p50 and p99, two one-second stretches each: a dot each, not a line.
+    assert (0, 4) == (latency.count("<polyline"), latency.count("<circle"))
+
+
+def test_a_single_point_is_drawn():
+    """A one-second run's series is a visible dot (a one-point polyline is not)."""
+
+    from simulator.charts import time_chart
+
+    svg = time_chart("t", {"p50": {100: 5.0}}, "ms")
+    assert 0 == svg.count("<polyline")
+    assert 1 == svg.count('<circle cx="')
 
 
 def _idle_gap_stats():
