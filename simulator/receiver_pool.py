@@ -185,8 +185,11 @@ def serve_pool(
     port: int,
     workers: int,
     on_listening: Callable[[str], None] | None = None,
-) -> None:
-    """Run ``workers`` receivers on one port until Ctrl-C or SIGTERM."""
+) -> dict[str, Any] | None:
+    """
+    Run ``workers`` receivers on one port until Ctrl-C or SIGTERM; return
+    their merged /stats at the stop (None if the workers went first).
+    """
     if not 2 <= workers <= MAX_WORKERS:
         raise UsageError(f"--workers must be 1 to {MAX_WORKERS}")
     if config.save_path:
@@ -235,6 +238,10 @@ def serve_pool(
         parent.serve()
         if parent.lost:
             raise WorkerLost("a receiver worker process died; stopped the others")
+        try:
+            return parent.merged()
+        except (UsageError, EOFError, OSError):
+            return None  # the workers were signalled too (a group SIGTERM)
     finally:
         holder.close()
         for conn in conns:

@@ -103,18 +103,19 @@ def receive(
         print(f"listening on {url}", flush=True)
 
     if workers > 1:
-        receiver_pool.serve_pool(config, host, port, workers, listening)
-        return
-    stats = receiver.serve(config, host, port, listening)
-    # What a Ctrl-C leaves behind, so a --save file is not a silent surprise.
-    line = (
-        f"stopped: {stats.accepted_requests:,} requests accepted, "
-        f"{stats.events:,} events ({len(stats.seen):,} distinct, "
-        f"{stats.duplicates:,} duplicates)"
-    )
-    if save:
-        line += f"; wrote {stats.events:,} events to {save}"
-    print(line, flush=True)
+        final = receiver_pool.serve_pool(config, host, port, workers, listening)
+    else:
+        final = receiver.serve(config, host, port, listening).to_json()
+    if final is not None:
+        # What a Ctrl-C leaves behind, so a --save file is not a silent surprise.
+        line = (
+            f"stopped: {final['accepted_requests']:,} requests accepted, "
+            f"{final['events']:,} events ({final['distinct_events']:,} distinct, "
+            f"{final['duplicates']:,} duplicates)"
+        )
+        if save:
+            line += f"; wrote {final['events']:,} events to {save}"
+        print(line, flush=True)
 
 
 @cli.command()

@@ -67,6 +67,21 @@ async def _send(url: str, events: int, seed: int):
 
 
 class TestPool:
+    async def test_ctrl_c_says_what_every_worker_received(self, pool):
+        """After 1,000 events, Ctrl-C prints one line with the merged counts."""
+
+        proc, base = pool
+        result = await _send(f"{base}/hook", 1000, seed=6)
+        assert 1000 == result.ledger.delivered
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=20)
+        assert 0 == proc.returncode, out
+        expected = (
+            f"stopped: {result.summary.requests:,} requests accepted, "
+            "1,000 events (1,000 distinct, 0 duplicates)"
+        )
+        assert expected == out.strip().splitlines()[-1]
+
     async def test_stats_count_every_worker_exactly(self, pool):
         """3,000 events over 10 connections: /stats says 3,000 distinct, 0 duplicates."""
 
