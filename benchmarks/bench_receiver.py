@@ -74,7 +74,7 @@ def _server(argv: list[str], port: int) -> Iterator[None]:
         proc.wait(10)
 
 
-def _lua(url: str, directory: Path) -> Path:
+def _lua(url: str, path: Path) -> Path:
     """A wrk script posting one batch signed now (v1 and v3, as HubSpot does)."""
     src = EventSource(EventConfig(types=MIX, seed=5, start_ms=int(time.time() * 1000)))
     body = b"[" + src.render(100).body + b"]"
@@ -82,7 +82,6 @@ def _lua(url: str, directory: Path) -> Path:
     lines = ['wrk.method = "POST"', f"wrk.body = [==[{body.decode()}]==]"]
     lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
     lines.append('wrk.headers["Content-Type"] = "application/json"')
-    path = directory / f"post-{url.split(':')[2].split('/')[0]}.lua"
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -123,7 +122,8 @@ def measure(workers: int = 1) -> dict[str, float] | None:
     bare_rps: list[float] = []
     with tempfile.TemporaryDirectory() as tmp, _server(hubsim, hub_port):
         with _server(bare, bare_port):
-            hub_lua, bare_lua = _lua(hub_url, Path(tmp)), _lua(bare_url, Path(tmp))
+            hub_lua = _lua(hub_url, Path(tmp) / "hubsim.lua")
+            bare_lua = _lua(bare_url, Path(tmp) / "bare.lua")
             sent = 0
             for _ in range(ROUNDS):
                 rps, n = _wrk(hub_url, hub_lua)

@@ -106,21 +106,17 @@ class Calibration:
             "ceiling_requests_per_s": round(self.ceiling_requests_per_s, 1),
             "concurrency": self.concurrency,
             "workers": self.workers,
-            "receiver_requests_per_s": (
-                None
-                if self.receiver_requests_per_s is None
-                else round(self.receiver_requests_per_s, 1)
-            ),
-            "ratio": None if ratio is None else round(ratio, 3),
+            "receiver_requests_per_s": _rounded(self.receiver_requests_per_s, 1),
+            "ratio": _rounded(ratio, 3),
             "limited_by_hubsim": self.limited_by_hubsim,
             "rate": self.rate,
-            "late_share_alone": (
-                None
-                if self.late_share_alone is None
-                else round(self.late_share_alone, 4)
-            ),
+            "late_share_alone": _rounded(self.late_share_alone, 4),
             "schedule_limited_by_hubsim": self.schedule_limited_by_hubsim,
         }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def calibrate(opts: bench.BenchOptions) -> Calibration:

@@ -120,15 +120,7 @@ def bench_command(
     for warning in m.warnings():
         warn(warning)
     extra: dict[str, object] = {"bench": m.to_json()}
-    notes: list[str] = []
-    if ceiling is not None:
-        ceiling = ceiling.beside(m.requests_per_s)
-        extra["calibration"] = ceiling.to_json()
-        notes.append(ceiling.sentence())
-        if ceiling.limited_by_hubsim or ceiling.schedule_limited_by_hubsim:
-            warn(ceiling.sentence())
-        else:
-            out.print(Text(ceiling.sentence(), style="dim"))
+    notes = _calibration(ceiling, m.requests_per_s, extra, out)
     finish(
         m.result, out, files, checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,
@@ -170,15 +162,35 @@ def _ramp(
     reported = done.reported
     for warning in reported.measurement.warnings():
         warn(warning)
-    extra = {"bench": reported.measurement.to_json(), "ramp": done.to_json()}
-    notes: list[str] = []
-    if ceiling is not None:
-        # Beside the step reported: the knee, or the first step that broke.
-        ceiling = ceiling.beside(reported.measurement.requests_per_s)
-        extra["calibration"] = ceiling.to_json()
-        notes.append(ceiling.sentence())
-        (warn if ceiling.limited_by_hubsim else out.print)(ceiling.sentence())
+    extra: dict[str, object] = {
+        "bench": reported.measurement.to_json(),
+        "ramp": done.to_json(),
+    }
+    # Beside the step reported: the knee, or the first step that broke.
+    notes = _calibration(ceiling, reported.measurement.requests_per_s, extra, out)
     finish(
         reported.measurement.result, out, files, reported.checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,
     )  # fmt: skip
+
+
+def _calibration(
+    ceiling: calibration.Calibration | None,
+    requests_per_s: float,
+    extra: dict[str, object],
+    out: Console,
+) -> list[str]:
+    """
+    The receiver's figure beside hubsim's ceiling: shown (a warning when the
+    figure may be hubsim's), put in the JSON, and returned as the HTML note.
+    """
+    if ceiling is None:
+        return []
+    judged = ceiling.beside(requests_per_s)
+    extra["calibration"] = judged.to_json()
+    sentence = judged.sentence()
+    if judged.limited_by_hubsim or judged.schedule_limited_by_hubsim:
+        warn(sentence)
+    else:
+        out.print(Text(sentence, style="dim"))
+    return [sentence]
