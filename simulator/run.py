@@ -40,7 +40,7 @@ from .result import RunResult, merge_results
 from .settings import SendOptions
 from .signing import UNSIGNED, ClientSecret, Signer, SigningOptions
 from .source import EventSource
-from .stats import Stats
+from .stats import LATE_AFTER_S, Stats
 from .streams import BatchStream, CountedStream, OpenStream, PacedStream, PhaseHook
 from .target import Target, check_target_url, is_loopback, preflight
 from .workflow import WorkflowSource
@@ -168,6 +168,10 @@ class SendRun(_Sampled):
         self._checked = not options.preflight
         self.started_at: float | None = None
         self._stream: BatchStream | None = None
+        #: The --duration end (monotonic) and the timer that enforces it.
+        self._until: float | None = None
+        self._deadline: asyncio.TimerHandle | None = None
+        self._grace_checks = round(LATE_AFTER_S / 0.001)
         self._expired = False
         #: The scenario phase under way (-1 before the first, or without phases).
         self.current_phase = -1
@@ -200,8 +204,25 @@ class SendRun(_Sampled):
         return both
 
     def _expire(self) -> None:
-        """The run's --duration is up: a normal end, not an interruption."""
+        """
+        The run's --duration is up: a normal end, not an interruption. An
+        open schedule that keeps up may still owe the batches due in its last
+        milliseconds (timers fire up to a millisecond late): those start
+        first, within a late send's margin, rather than count as never sent.
+        """
         self._expired = True
+        stream, until = self._stream, self._until
+        if isinstance(stream, OpenStream) and until is not None:
+            stream.end_at(until)
+            owed = stream.next_owed(until)
+            catching_up = owed is not None and until - owed < LATE_AFTER_S
+            pending = catching_up or self.engine.fed_events > 0
+            # Checked every millisecond, for a late send's margin at most.
+            if pending and self._grace_checks > 0:
+                self._grace_checks -= 1
+                loop = asyncio.get_running_loop()
+                self._deadline = loop.call_later(0.001, self._expire)
+                return
         self.stop()
 
     def _make_stream(self) -> BatchStream:
@@ -245,9 +266,9 @@ class SendRun(_Sampled):
         self.started_at = t0
         mono0 = self.clock.monotonic()
         sampler = asyncio.ensure_future(self._sample())
-        deadline = None
         if opts.duration_s is not None:
-            deadline = asyncio.get_running_loop().call_later(
+            self._until = mono0 + opts.duration_s
+            self._deadline = asyncio.get_running_loop().call_later(
                 opts.duration_s, self._expire
             )
         try:
@@ -256,8 +277,8 @@ class SendRun(_Sampled):
             sampler.cancel()
             self._last_sample()
             stream.close()
-            if deadline is not None:
-                deadline.cancel()
+            if self._deadline is not None:
+                self._deadline.cancel()
             until = self.clock.monotonic()
             if self._expired:
                 until = mono0 + (opts.duration_s or 0.0)

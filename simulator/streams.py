@@ -292,6 +292,8 @@ class OpenStream:
         self._next = 0
         self._seq = 0
         self.max_batches = max_batches
+        #: Monotonic end of the run, once it is known: nothing due later is issued.
+        self._until: float | None = None
 
     @property
     def backlog_events(self) -> int:
@@ -311,6 +313,19 @@ class OpenStream:
         if self.max_batches is not None:
             due = min(due, self.max_batches)
         return max(0, min(due - self._next, -(-self._remaining // self._size)))
+
+    def end_at(self, until: float) -> None:
+        """Issue nothing due at or after monotonic ``until`` (the run's end)."""
+        self._until = until
+
+    def next_owed(self, until: float) -> float | None:
+        """
+        When the next batch not yet issued was due, if that was before
+        monotonic ``until`` (and the run still owes it); None otherwise.
+        """
+        if self.dropped(until) == 0 or self._start is None:
+            return None
+        return self._start + self._next * self._interval
 
     def close(self) -> None:
         """Nothing to release."""
@@ -333,8 +348,10 @@ class OpenStream:
             self._start = clock.monotonic()
         due = self._start + self._next * self._interval
         while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
+            if self._until is not None and due >= self._until:
+                raise StopAsyncIteration
             await clock.sleep(min(wait, 0.05))
-        if run.stopped:
+        if run.stopped or (self._until is not None and due >= self._until):
             raise StopAsyncIteration
         self._next += 1
         n = min(self._size, self._remaining)

@@ -41,3 +41,25 @@ class TestNeverSent:
         stream = _stream(200.0, 10)
         stream.max_batches = 20
         assert 10 == stream.dropped(1.0)
+
+
+class TestEndOfRun:
+    def test_next_owed_is_the_first_unissued_due_moment(self):
+        """A run that owes sends knows when the first of them was due."""
+
+        stream = _stream(200.0, 150)
+        assert 150 / 200.0 == stream.next_owed(1.0)
+
+    def test_nothing_owed_when_every_due_send_started(self):
+        """No owed send: nothing to wait for at the deadline."""
+
+        assert None is _stream(200.0, 200).next_owed(1.0)
+
+    async def test_nothing_due_at_or_after_the_end_is_issued(self):
+        """After end_at, the schedule stops at the deadline instead of sleeping past it."""
+
+        stream = _stream(200.0, 200)  # batch 200 is due at exactly 1.0 s
+        stream.end_at(1.0)
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+        assert 0 == stream.dropped(1.0)
