@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -262,6 +263,12 @@ class SendRun(_Sampled):
             if on_attempt is not None:
                 on_attempt(attempt)
 
+        # What exists now (the pre-rendered pool, tables, imports) lives for
+        # the whole run: frozen, the collector stops re-scanning it, and a
+        # mid-run full collection takes ~2 ms instead of ~20 ms (a burst of
+        # late open-model sends). No collect first: that costs as much, and
+        # garbage frozen now is freed after the run.
+        gc.freeze()
         t0 = time.perf_counter()
         self.started_at = t0
         mono0 = self.clock.monotonic()
@@ -274,6 +281,7 @@ class SendRun(_Sampled):
         try:
             await self.engine.run(stream.batches(), record)
         finally:
+            gc.unfreeze()  # a finished run's objects may be freed again
             sampler.cancel()
             self._last_sample()
             stream.close()

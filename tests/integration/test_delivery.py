@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import time
 from collections import defaultdict
@@ -65,6 +66,17 @@ class TestSend:
         assert all(_sdk_valid(r, url) for r in cap.requests)
         assert result.all_delivered
         assert 1000 == result.ledger.delivered
+
+    async def test_heap_frozen_only_while_running(self, capture_factory, secret):
+        """The run freezes the heap for the collector and unfreezes it at the end."""
+
+        seen: list[int] = []
+        async with capture_factory() as (_, url):
+            run = SendRun(_options(url, secret, events=200))
+            result = await run.execute(lambda _: seen.append(gc.get_freeze_count()))
+        assert result.all_delivered
+        assert all(count > 0 for count in seen)
+        assert 0 == gc.get_freeze_count()
 
     async def test_short_run_records_its_in_flight_peak(self, capture_factory, secret):
         """A run shorter than the sampling period still shows requests in flight."""
