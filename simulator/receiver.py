@@ -327,6 +327,7 @@ def endpoints(
             data = orjson.loads(body) if body else dict(request.query)
             events = data if isinstance(data, list) else [data]
             save.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
+            stats.saved += len(events)
         return web.Response(status=204)
 
     async def get_stats(_: web.BaseRequest) -> web.Response:

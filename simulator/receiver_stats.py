@@ -35,6 +35,9 @@ class ReceiverStats:
     hangs: int = 0
     resets: int = 0
     timed_out_bodies: int = 0
+    #: Events appended to the --save file since the start: DELETE /stats
+    #: leaves it, as it leaves the file.
+    saved: int = 0
     by_attempt: Counter[int] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     #: Every eventId accepted (workflow records: a hash of the body).
@@ -63,7 +66,7 @@ class ReceiverStats:
         """
         Forget everything (``DELETE /stats``), e.g. between two runs.
         """
-        fresh = ReceiverStats()
+        fresh = ReceiverStats(saved=self.saved)
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(fresh, name))
 
@@ -113,6 +116,7 @@ class ReceiverStats:
             "injected_failures": self.injected_failures,
             "hangs": self.hangs,
             "resets": self.resets,
+            "saved_events": self.saved,
             "by_attempt": {str(k): v for k, v in sorted(self.by_attempt.items())},
             "by_type": dict(self.by_type.most_common()),
         }

@@ -114,7 +114,7 @@ def receive(
             f"{final['duplicates']:,} duplicates)"
         )
         if save:
-            line += f"; wrote {final['events']:,} events to {save}"
+            line += f"; wrote {final['saved_events']:,} events to {save}"
         print(line, flush=True)
 
 

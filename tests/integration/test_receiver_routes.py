@@ -109,10 +109,15 @@ async def test_body_limit_is_413(served):
 
 
 async def test_save_file_written_and_closed(served, tmp_path: Path):
-    """--save appends every accepted event and the file is closed on shutdown."""
+    """--save appends every accepted event; DELETE /stats keeps the file's count."""
 
     path = tmp_path / "events.jsonl"
     async with served(ReceiverConfig(secret=None, save_path=str(path))) as base:
         status, _, _ = await _call("POST", base + "/hook", B_UTF8)
+        await _call("DELETE", base + "/stats")
+        await _call("POST", base + "/hook", B_UTF8)
+        _, stats, _ = await _call("GET", base + "/stats")
     assert 204 == status
-    assert 2 == len(path.read_bytes().splitlines())
+    assert 4 == len(path.read_bytes().splitlines())
+    assert b'"saved_events": 4' in stats
+    assert b'"events": 2,' in stats
