@@ -437,9 +437,12 @@ class ReceiverServer:
         )
         self._runner = web.ServerRunner(server)
         await self._runner.setup()
-        ends.open()
         self._ends = ends
         await self.resume()
+        # Only once the port is ours: a port in use is bad input, and bad
+        # input leaves no file behind. No request can be served before this
+        # runs, since accepting one takes later turns of the loop.
+        ends.open()
         self.port = self._runner.addresses[0][1]
 
     async def pause(self) -> None:

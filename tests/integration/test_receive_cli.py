@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 
@@ -64,3 +65,22 @@ class TestStop:
         )
         assert expected == out.strip().splitlines()[-1]
         assert 300 == len(saved.read_text().splitlines())
+
+
+def test_port_in_use_is_one_line_and_no_file(tmp_path):
+    """A taken port: exit 2, one line naming --host/--port, and no --save file."""
+
+    saved = tmp_path / "events.jsonl"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "simulator", "receive", "--port", str(port),
+             "--insecure", "--save", str(saved)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert 2 == done.returncode
+    assert 1 == len(done.stderr.strip().splitlines())
+    assert "--host/--port: cannot listen on 127.0.0.1:" in done.stderr
+    assert not saved.exists()
