@@ -50,7 +50,7 @@ from . import aio
 from .clock import Clock, SystemClock
 from .errors import UsageError
 from .faults import HANG_S, Faults, Injector
-from .receiver_body import BadRequest, parse_events
+from .receiver_body import RECORD_TYPE, BadRequest, parse_events
 from .receiver_stats import ReceiverStats
 from .signing import (
     H_SIGNATURE,
@@ -172,6 +172,9 @@ class StatsView(Protocol):
 
     async def merged(self) -> dict[str, Any]: ...
     async def clear(self) -> None: ...
+    async def attempt_of(self, identity: int) -> int:
+        """A workflow record's attemptNumber, from its arrivals at every worker."""
+        ...
 
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
@@ -307,6 +310,10 @@ def endpoints(
                         stats.signature_failures += 1
                     return web.json_response({"error": problem}, status=401)
             ids, attempt, types = parse_events(body, stats, request.query_string)
+            if view is not None and types[0].startswith(RECORD_TYPE):
+                # A retry may reach another worker: only the parent has seen
+                # every arrival (events carry their own attemptNumber).
+                attempt = await view.attempt_of(ids[0])
         except BadRequest as exc:
             stats.bad_requests += 1
             return web.json_response({"error": str(exc)}, status=400)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Final, Literal
 
 import msgspec
 import orjson
+from pyroaring import BitMap64
 
 from . import catalog
 from .receiver_stats import ReceiverStats
@@ -28,20 +29,31 @@ class BadRequest(Exception):
     """A request the receiver answers 400, with the reason it gives."""
 
 
+#: How a workflow record's subscription type starts (records are not events).
+RECORD_TYPE: Final = "workflow."
+
+
+def arrival(arrived: BitMap64, repeats: dict[int, int], identity: int) -> int:
+    """
+    Count one arrival of a workflow record: how often it came before, which
+    is its attemptNumber (HubSpot sends none).
+    """
+    if identity in arrived:
+        attempt = repeats.get(identity, 1)
+        repeats[identity] = attempt + 1
+        return attempt
+    arrived.add(identity)
+    return 0
+
+
 def _workflow_record(
     identity_of: bytes, stats: ReceiverStats, kind: str
 ) -> tuple[list[int], int, list[str]]:
     # A workflow record (app-calls §2): no eventId or attemptNumber. A retry
-    # sends the same bytes, so they are its identity, and its attempt is how
-    # often those bytes came before.
+    # sends the same bytes, so they are its identity.
     identity = int.from_bytes(hashlib.blake2b(identity_of, digest_size=8).digest())
-    attempt = 0
-    if identity in stats.arrived:
-        attempt = stats.repeats.get(identity, 1)
-        stats.repeats[identity] = attempt + 1
-    else:
-        stats.arrived.add(identity)
-    return [identity], attempt, [f"workflow.{kind}"]
+    attempt = arrival(stats.arrived, stats.repeats, identity)
+    return [identity], attempt, [RECORD_TYPE + kind]
 
 
 #: The three fields the receiver counts by; the rest is skipped unread.

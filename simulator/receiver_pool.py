@@ -23,6 +23,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Final
 
+from pyroaring import BitMap64
+
 from . import aio
 from .errors import SimulatorError, UsageError
 from .receiver import (
@@ -32,6 +34,7 @@ from .receiver import (
     cannot_listen,
     shown_host,
 )
+from .receiver_body import arrival
 
 #: Workers at most: a few per core is already more than helps.
 MAX_WORKERS: Final = 64
@@ -75,12 +78,12 @@ class _PipeView:
                 if future is not None and not future.done():
                     future.set_result(payload)
 
-    async def _ask(self, kind: str) -> Any:
+    async def _ask(self, kind: str, payload: Any = None) -> Any:
         ident = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._waiting[ident] = future
         os.set_blocking(self._conn.fileno(), True)
-        self._conn.send((kind, ident, None))
+        self._conn.send((kind, ident, payload))
         return await asyncio.wait_for(future, 10.0)
 
     async def merged(self) -> dict[str, Any]:
@@ -89,6 +92,10 @@ class _PipeView:
 
     async def clear(self) -> None:
         await self._ask("reset")
+
+    async def attempt_of(self, identity: int) -> int:
+        attempt: int = await self._ask("attempt", identity)
+        return attempt
 
 
 def _worker(config: ReceiverConfig, host: str, port: int, conn: Connection) -> None:
@@ -131,6 +138,9 @@ class _Parent:
         self.conns = conns
         self.stopping = False
         self.lost = False
+        #: Every worker's workflow-record arrivals, for their attemptNumbers.
+        self.arrived = BitMap64()
+        self.repeats: dict[int, int] = {}
 
     def _collect(self, kind: str) -> list[Any]:
         """Send ``kind`` to every worker and gather each one's answer."""
@@ -160,12 +170,16 @@ class _Parent:
         return total.to_json()
 
     def _handle(self, conn: Connection, message: tuple[str, int, Any]) -> None:
-        kind, ident, _ = message
+        kind, ident, payload = message
         if kind == "merge":
             conn.send(("merged", ident, self.merged()))
         elif kind == "reset":
             self._collect("clear")
+            self.arrived, self.repeats = BitMap64(), {}
             conn.send(("done", ident, None))
+        elif kind == "attempt":
+            attempt = arrival(self.arrived, self.repeats, payload)
+            conn.send(("attempt", ident, attempt))
 
     def serve(self) -> None:
         while not self.stopping:

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import aiohttp
@@ -25,9 +26,12 @@ from ..conftest import SECRET
 
 @pytest.fixture
 def pool(request):
-    auth = ["--insecure"] if getattr(request, "param", "") == "insecure" else [
+    param = getattr(request, "param", "")
+    auth = ["--insecure"] if param.startswith("insecure") else [
         "--secret", SECRET,
     ]  # fmt: skip
+    if param.endswith("+script"):
+        auth += ["--script", "500,503,204"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "simulator", "receive", "--port", "0", "--workers",
          "2", *auth],
@@ -105,6 +109,31 @@ class TestPool:
         assert 2000 == stats["events"]
         assert 1000 == stats["distinct_events"]
         assert 1000 == stats["duplicates"]
+
+    @pytest.mark.parametrize("pool", ["insecure+script"], indirect=True)
+    def test_a_record_retried_at_another_worker_keeps_its_attempt(self, pool):
+        """
+        A workflow record has no attemptNumber: its retries are numbered by
+        arrival across all workers, so --script answers by attempt whichever
+        worker a new connection reaches.
+        """
+
+        _, base = pool
+        record = json.dumps({"vid": 51, "properties": {"email": "a@b.c"}}).encode()
+        statuses = []
+        for _ in range(8):
+            # A new connection each time: the kernel picks the worker.
+            request = urllib.request.Request(f"{base}/wf", data=record)
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=20) as resp:
+                    statuses.append(resp.status)
+            except urllib.error.HTTPError as exc:
+                statuses.append(exc.code)
+        stats = _stats(base)
+        assert [500, 503] + [204] * 6 == statuses
+        assert {str(n): 1 for n in range(2, 8)} == stats["by_attempt"]
+        assert (6, 1) == (stats["events"], stats["distinct_events"])
 
     async def test_delete_clears_every_worker(self, pool):
         """DELETE /stats empties the counts of all workers."""
