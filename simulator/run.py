@@ -214,6 +214,8 @@ class SendRun(_Sampled):
         self._expired = True
         stream, until = self._stream, self._until
         if isinstance(stream, OpenStream) and until is not None:
+            # Only now: earlier, a batch due within EARLY_S of the end is
+            # still issued ahead, as every other batch is.
             stream.end_at(until)
             owed = stream.next_owed(until)
             catching_up = owed is not None and until - owed < LATE_AFTER_S
@@ -288,8 +290,8 @@ class SendRun(_Sampled):
             if self._deadline is not None:
                 self._deadline.cancel()
             until = self.clock.monotonic()
-            if self._expired:
-                until = mono0 + (opts.duration_s or 0.0)
+            if self._expired and self._until is not None:
+                until = self._until
             stats.dropped_sends = stream.dropped(until)
             for batch, attempts in self.engine.unfinished:
                 ledger.pending(batch, attempts)

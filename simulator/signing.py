@@ -97,9 +97,12 @@ class ClientSecret:
 UNSIGNED: Final = ClientSecret("unsigned")
 
 
+def _secret_text(secret: ClientSecret | str) -> str:
+    return secret.reveal() if isinstance(secret, ClientSecret) else secret
+
+
 def _secret_bytes(secret: ClientSecret | str) -> bytes:
-    raw = secret.reveal() if isinstance(secret, ClientSecret) else secret
-    return raw.encode()
+    return _secret_text(secret).encode()
 
 
 @functools.lru_cache(maxsize=256)
@@ -125,8 +128,7 @@ def sign_v1(secret: ClientSecret | str, body: bytes) -> str:
     """
     v1: lower-case hex SHA-256 of secret + body (a plain hash, not an HMAC).
     """
-    raw = secret.reveal() if isinstance(secret, ClientSecret) else secret
-    h = _keyed(raw)[0].copy()
+    h = _keyed(_secret_text(secret))[0].copy()
     h.update(body)
     return str(h.hexdigest())
 
@@ -146,8 +148,7 @@ def sign_v3(
     v3: base64 HMAC-SHA256 keyed by the secret over method + decoded URI + body +
     timestamp (decimal ms).
     """
-    raw = secret.reveal() if isinstance(secret, ClientSecret) else secret
-    m = _keyed(raw)[1].copy()
+    m = _keyed(_secret_text(secret))[1].copy()
     m.update(method.upper().encode() + decode_v3_uri(uri).encode())
     m.update(body)
     m.update(str(timestamp).encode())
