@@ -69,6 +69,40 @@ async def main():
 aio.run(main())
 """
 
+#: The floor: what any receiver that checks both signatures and counts the
+#: events must do (v1, v3, one typed JSON decode of the ids), on the same
+#: low-level server, and nothing else. hubsim's receiver over it is the cost
+#: of its own routing and counting; it over the bare sink caps what any
+#: checking receiver can reach here.
+_CHECKS = """
+import asyncio, base64, hashlib, hmac, sys
+import msgspec
+from aiohttp import web
+from simulator import aio
+KEY = sys.argv[2].encode()
+V1 = hashlib.sha256(KEY)
+V3 = hmac.new(KEY, digestmod="sha256")
+BATCH = msgspec.json.Decoder(list[msgspec.defstruct("E", [("eventId", int)])])
+async def hook(request):
+    body = await request.read()
+    h, m, ts = V1.copy(), V3.copy(), request.headers["X-HubSpot-Request-Timestamp"]
+    h.update(body)
+    m.update(b"POSThttp://" + request.host.encode() + request.raw_path.encode())
+    m.update(body)
+    m.update(ts.encode())
+    v3 = base64.b64encode(m.digest()).decode()
+    ok = hmac.compare_digest(h.hexdigest(), request.headers["X-HubSpot-Signature"])
+    ok &= hmac.compare_digest(v3, request.headers["X-HubSpot-Signature-v3"])
+    ids = [e.eventId for e in BATCH.decode(body)]
+    return web.Response(status=204 if ok and ids else 401)
+async def main():
+    runner = web.ServerRunner(web.Server(hook, access_log=None))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
+    await asyncio.Event().wait()
+aio.run(main())
+"""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -124,6 +158,10 @@ def _wrk(url: str, script: Path) -> tuple[float, int]:
     total = re.search(r"(\d+) requests in", out)
     if rps is None or total is None:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
+    if "Non-2xx" in out:
+        # A refused request is no figure: a sink that fails the checks
+        # would look fast.
+        raise RuntimeError(f"requests refused:\n{out}")
     return float(rps.group(1)), int(total.group(1))
 
 
@@ -143,7 +181,9 @@ def measure(workers: int = 1, low_level: bool = True) -> dict[str, float] | None
     hub_port = _free_port()
     hubsim = [sys.executable, "-m", "simulator", "receive", "--port", str(hub_port)]
     hubsim += ["--secret", SECRET, "--workers", str(workers)]
-    sinks = {"bare": _BARE, **({"low_level": _LOW_LEVEL} if low_level else {})}
+    sinks = {"bare": _BARE}
+    if low_level:
+        sinks |= {"low_level": _LOW_LEVEL, "checks": _CHECKS}
     ports = {name: _free_port() for name in sinks}
     rps: dict[str, list[float]] = {"receiver": [], **{name: [] for name in sinks}}
     sent = 0
@@ -152,7 +192,9 @@ def measure(workers: int = 1, low_level: bool = True) -> dict[str, float] | None
         stack.enter_context(_server(hubsim, hub_port))
         for name, code in sinks.items():
             stack.enter_context(
-                _server([sys.executable, "-c", code, str(ports[name])], ports[name])
+                _server(
+                    [sys.executable, "-c", code, str(ports[name]), SECRET], ports[name]
+                )
             )
         urls = {"receiver": f"http://127.0.0.1:{hub_port}/hook"}
         urls |= {name: f"http://127.0.0.1:{port}/hook" for name, port in ports.items()}
@@ -176,6 +218,9 @@ def measure(workers: int = 1, low_level: bool = True) -> dict[str, float] | None
     for name in sinks:
         pairs = zip(rps["receiver"], rps[name], strict=True)
         out[f"ratio_{name}"] = median(r / b for r, b in pairs)
+    if "checks" in sinks:
+        pairs = zip(rps["checks"], rps["bare"], strict=True)
+        out["checks_over_bare"] = median(c / b for c, b in pairs)
     out |= {"accepted": accepted, "events": events}
     return out
 

@@ -13,7 +13,8 @@ hubsim's own speed, as ratios against baselines measured in the same run.
 2b. The open model at 0.9x the closed ceiling: its rate and late sends.
 3. ``hubsim bench --workers 2`` against ``--workers 1``, same sink.
 4. ``hubsim receive`` (1 and 2 workers) against a bare aiohttp sink under wrk
-   (benchmarks/bench_receiver.py), every signature verified, /stats checked.
+   (benchmarks/bench_receiver.py), every signature verified, /stats checked;
+   beside it a sink that does only the checks (v1, v3, decoding the ids).
 5. Peak RSS of ``hubsim send`` at 200,000 and 2,000,000 events: flat.
 
 Every loop is bounded by a request count and a time cap. Runs alternate, and a
@@ -276,16 +277,20 @@ def main() -> None:
         for share in (0.9, 0.9, 0.9, 0.7, 0.7):
             ceiling, cpu_share = hubsim_bench(url, REQUESTS)
             o_rps, o_late, o_never, o_cpu = open_bench(url, share * ceiling)
+            # The ceiling again right after: when the two differ, the machine
+            # changed speed under the open run, and its late share says so.
+            after = hubsim_bench(url, REQUESTS)[0]
             # hubsim's CPU per request, open over closed: above 1 / share the
             # schedule cannot be kept whatever the receiver does.
             cost = o_cpu / (cpu_share / ceiling)
-            runs.append((share, ceiling, o_rps, o_late, o_never, cost))
+            runs.append((share, ceiling, o_rps, o_late, o_never, cost, after))
         print("2b. open model at a share of the closed ceiling measured just before")
-        for share, ceiling, o_rps, o_late, o_never, cost in runs:
+        print("    (and the ceiling measured just after)")
+        for share, ceiling, o_rps, o_late, o_never, cost, after in runs:
             print(
                 f"   at {share:.1f} x {ceiling:>6,.0f}/s: {o_rps:>6,.0f} requests/s "
                 f"({o_rps / ceiling:.2f} x), {o_late:6.1%} late, {o_never:,} never "
-                f"sent; CPU/request {cost:.2f} x closed"
+                f"sent; CPU/request {cost:.2f} x closed; after {after:,.0f}/s"
             )
         at_09 = [r for r in runs if r[0] == 0.9]
         best = min(at_09, key=lambda r: r[3])
@@ -319,6 +324,7 @@ def main() -> None:
             "open_late_share": round(o_late, 4),
             "open_never_sent": o_never,
             "open_cpu_per_request_vs_closed": round(o_cost, 3),
+            "open_best_ceiling_after_over_before": round(best[6] / best[1], 3),
         }
         receiver = bench_receiver.measure(1)
         print("\n4. hubsim receive under wrk, one signed 30 KB batch, 10 connections")
@@ -338,6 +344,11 @@ def main() -> None:
             print(f"   hubsim receive           {r1:>12,.0f} requests/s  (low-level)")
             print(f"   ratio receive / bare     {ratio:>12.2f}   (target >= 0.5)")
             print(f"   ratio receive / low-level {ratio_low:>11.2f}")
+            checks, floor = receiver["checks"], receiver["checks_over_bare"]
+            what = "(v1, v3, ids)"
+            print(f"   sink doing only the checks {checks:>10,.0f} requests/s  {what}")
+            print(f"   ratio checks-only / bare {floor:>12.2f}   (what checking costs)")
+            print(f"   ratio receive / checks-only {receiver['ratio_checks']:>9.2f}")
             if two_workers is not None:
                 r2 = two_workers["receiver"]
                 ratio2 = two_workers["ratio_bare"]
@@ -348,6 +359,8 @@ def main() -> None:
             result["receiver_bare_sink_requests_per_s"] = round(sink_rps)
             result["receiver_ratio"] = round(ratio, 3)
             result["receiver_ratio_low_level"] = round(ratio_low, 3)
+            result["checks_only_ratio"] = round(floor, 3)
+            result["receiver_ratio_checks_only"] = round(receiver["ratio_checks"], 3)
         small, large = peak_rss_mb(url, 200_000), peak_rss_mb(url, 2_000_000)
         print("\n5. peak RSS of hubsim send --distinct 10000 (own process)")
         print(f"   200,000 events           {small:>12.1f} MB")
