@@ -25,16 +25,18 @@ import multiprocessing
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
 from . import aio
 from .declarations import setting, validate
 from .errors import UsageError
 from .ledger import Ledger
+from .measurement import Measurement
 from .result import RunResult
 from .run import SendRun, View
 from .settings import (
+    HUBSPOT_IN_FLIGHT,
     MAX_DURATION_S,
     MAX_EVENTS,
     MAX_IN_FLIGHT,
@@ -55,11 +57,6 @@ Model = Literal["closed", "open"]
 #: little behind opened hundreds of connections and sent half the closed
 #: model's rate; a send waiting for a slot is counted late, never hidden.
 OPEN_MAX_IN_FLIGHT: Final = 100
-#: hubsim's own CPU share (of the cores its processes had) above which the
-#: generator, not the receiver, may have been the limit.
-GENERATOR_BOUND_SHARE: Final = 0.85
-#: Share of open-model sends that may start late before the run says so.
-LATE_WARN_SHARE: Final = 0.05
 MAX_RAMP_VALUE: Final = 1_000_000.0
 MAX_STEP_S: Final = 3600.0
 MAX_STEPS: Final = 100
@@ -232,99 +229,7 @@ class BenchOptions:
         """Requests in flight at most, over all workers."""
         if self.concurrency is not None:
             return self.concurrency
-        return OPEN_MAX_IN_FLIGHT if self.model == "open" else 10
-
-
-@dataclass(frozen=True, slots=True)
-class Measurement:
-    """
-    One bench run (or ramp step): figures over all workers, hubsim's own CPU.
-    """
-
-    result: RunResult
-    elapsed_s: float
-    cpu_s: float
-    workers: int
-    concurrency: int
-    rate: float | None
-    loop: str = field(default_factory=aio.loop_name)
-
-    @property
-    def stats(self) -> Stats:
-        """The merged statistics."""
-        assert self.result.stats is not None
-        return self.result.stats
-
-    @property
-    def requests_per_s(self) -> float:
-        """Answers per second over the measured window."""
-        return self.stats.requests / self.elapsed_s if self.elapsed_s else 0.0
-
-    @property
-    def events_per_s(self) -> float:
-        """Events sent per second over the measured window."""
-        return self.stats.events_sent / self.elapsed_s if self.elapsed_s else 0.0
-
-    @property
-    def cpu_share(self) -> float:
-        """hubsim's CPU time over the cores its processes had (0 to 1)."""
-        if not self.elapsed_s:
-            return 0.0
-        return self.cpu_s / (self.elapsed_s * self.workers)
-
-    @property
-    def generator_bound(self) -> bool:
-        """True when hubsim itself was near its CPU limit."""
-        return self.cpu_share >= GENERATOR_BOUND_SHARE
-
-    @property
-    def late_share(self) -> float:
-        """Open model: share of scheduled sends that started late or never."""
-        s = self.stats
-        scheduled = s.scheduled_sends + s.dropped_sends
-        return (s.late_sends + s.dropped_sends) / scheduled if scheduled else 0.0
-
-    def warnings(self) -> list[str]:
-        """What a reader must know before trusting the figures."""
-        out = []
-        if self.generator_bound:
-            hint = (
-                f"try --workers {self.workers + 1}"
-                if self.workers < (multiprocessing.cpu_count() or 1)
-                else "run hubsim on another machine, or use hubsim[locust]"
-            )
-            out.append(
-                f"hubsim used {self.cpu_share:.0%} of its CPU: the generator, not "
-                f"the receiver, may have been the limit ({hint})"
-            )
-        if self.rate is not None and self.late_share > LATE_WARN_SHARE:
-            s = self.stats
-            out.append(
-                f"the schedule was not kept: {s.late_sends:,} of "
-                f"{s.scheduled_sends + s.dropped_sends:,} sends started late and "
-                f"{s.dropped_sends:,} never started (every slot was busy; latency "
-                "'from schedule' counts the wait)"
-            )
-        return out
-
-    def to_json(self) -> dict[str, Any]:
-        """The bench-specific part of a report."""
-        return {
-            "model": "open" if self.rate is not None else "closed",
-            "concurrency": self.concurrency,
-            "rate_requests_per_second": self.rate,
-            "workers": self.workers,
-            "event_loop": self.loop,
-            "measured_window_s": round(self.elapsed_s, 6),
-            "requests_per_second": round(self.requests_per_s, 3),
-            "events_per_second": round(self.events_per_s, 3),
-            "hubsim_cpu_seconds": round(self.cpu_s, 3),
-            "hubsim_cpu_share": round(self.cpu_share, 4),
-            "generator_bound": self.generator_bound,
-            "late_sends": self.stats.late_sends,
-            "dropped_sends": self.stats.dropped_sends,
-            "warnings": self.warnings(),
-        }
+        return OPEN_MAX_IN_FLIGHT if self.model == "open" else HUBSPOT_IN_FLIGHT
 
 
 def _send_options(
@@ -469,7 +374,12 @@ def measure(
         # The run's own CPU, not the processes' start-up and imports.
         cpu_s = sum(p["cpu_s"] for p in parts)
     result, elapsed = _combine(parts, opts)
-    return Measurement(result, elapsed, cpu_s, workers, concurrency, rate)
+    hubspot = (
+        HUBSPOT_IN_FLIGHT if rate is not None and opts.concurrency is None else None
+    )
+    return Measurement(
+        result, elapsed, cpu_s, workers, concurrency, rate, hubspot_slots=hubspot
+    )
 
 
 @dataclass(frozen=True, slots=True)

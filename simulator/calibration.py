@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from . import bench, null_sink
+from .measurement import LATE_WARN_SHARE
 
 #: A receiver at this share of hubsim's ceiling or above may be limited by hubsim.
 NEAR_CEILING: Final = 0.8
@@ -55,7 +56,7 @@ class Calibration:
     def schedule_limited_by_hubsim(self) -> bool:
         """Open model: hubsim alone could not keep the schedule at this rate."""
         late = self.late_share_alone
-        return late is not None and late > bench.LATE_WARN_SHARE
+        return late is not None and late > LATE_WARN_SHARE
 
     def sentence(self) -> str:
         """The ceiling and what it says about the receiver's figure."""

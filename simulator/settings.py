@@ -41,6 +41,8 @@ MAX_DURATION_S: Final = 7 * 86_400.0
 MAX_RATE: Final = 1_000_000.0
 #: HubSpot rejects maxConcurrentRequests of five or less (spec §1.1, §10 Q4).
 MIN_HUBSPOT_IN_FLIGHT: Final = 6
+#: An app's maxConcurrentRequests when it sets none (spec §1, §1.1).
+HUBSPOT_IN_FLIGHT: Final = 10
 #: Where ``--auth api-key`` reads the key when no --api-key is given.
 API_KEY_ENV: Final = "HUBSIM_WORKFLOW_API_KEY"
 
@@ -148,7 +150,7 @@ class SendSettings:
         high=catalog.MAX_BATCH_SIZE,
     )  # fmt: skip
     max_concurrent: int = setting(
-        10, "--max-concurrent", "max_concurrent_requests", "int",
+        HUBSPOT_IN_FLIGHT, "--max-concurrent", "max_concurrent_requests", "int",
         "Requests in flight at most (HubSpot's maxConcurrentRequests).",
         low=1, high=MAX_IN_FLIGHT, app=True,
     )  # fmt: skip

@@ -62,6 +62,12 @@ class LatencyHistogram:
                 return b / 1_000_000
         return self.max_us / 1_000_000
 
+    def mean(self) -> float:
+        """The mean latency in seconds (of the buckets); 0 when empty."""
+        if not self.total:
+            return 0.0
+        return sum(b * n for b, n in self.counts.items()) / self.total / 1_000_000
+
     def merge(self, other: LatencyHistogram) -> None:
         """Add another histogram's counts to this one."""
         self.counts.update(other.counts)

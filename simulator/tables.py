@@ -20,9 +20,10 @@ from . import catalog
 from .result import RunResult
 
 if TYPE_CHECKING:
-    from .bench import Measurement, Step
+    from .bench import Step
     from .contract import CheckResult
     from .diagnosis import Diagnosis
+    from .measurement import Measurement
     from .recording import RecordedRequest
     from .trigger import Exchange
 

@@ -120,7 +120,8 @@ def bench_command(
     for warning in m.warnings():
         warn(warning)
     extra: dict[str, object] = {"bench": m.to_json()}
-    notes = _calibration(ceiling, m.requests_per_s, extra, out)
+    # The HTML report carries the same caveats the terminal showed.
+    notes = [*m.warnings(), *_calibration(ceiling, m.requests_per_s, extra, out)]
     finish(
         m.result, out, files, checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,
@@ -167,7 +168,8 @@ def _ramp(
         "ramp": done.to_json(),
     }
     # Beside the step reported: the knee, or the first step that broke.
-    notes = _calibration(ceiling, reported.measurement.requests_per_s, extra, out)
+    judged = _calibration(ceiling, reported.measurement.requests_per_s, extra, out)
+    notes = [*reported.measurement.warnings(), *judged]
     finish(
         reported.measurement.result, out, files, reported.checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from simulator import bench
 from simulator.cli import ExitCode, cli
+from simulator.measurement import Measurement
 from simulator.receiver import STATS_KEY, Faults, ReceiverConfig
 from simulator.signing import ClientSecret
 
@@ -88,6 +89,33 @@ class TestModels:
         assert summary.intended is not None
         # From the due moment is never shorter than from the send.
         assert summary.intended.p99 >= summary.latency.p99
+
+    def test_open_model_says_when_hubspot_could_not_carry_the_rate(self, slow_receiver):
+        """
+        1,000 requests/s at >= 20 ms each needs 20 in flight: the open model's
+        default slots keep up, but HubSpot's 10 would carry at most 500/s, and
+        the run says so. At 100/s (10 would carry it at up to 100 ms each,
+        five times the receiver's latency) and with --max-concurrent given it
+        does not.
+        """
+
+        def warned(m: Measurement) -> bool:
+            return any("HubSpot sends an app at most 10" in w for w in m.warnings())
+
+        opts = _options(slow_receiver.url, model="open", rate=1000.0, duration_s=0.5)
+        m = bench.measure(opts, opts.slots, 1000.0)
+        assert m.hubspot_carries is not None
+        assert m.hubspot_carries <= 10 / 0.020
+        assert warned(m)
+        report = m.to_json()["hubspot_would_carry_requests_per_second"]
+        assert round(m.hubspot_carries, 1) == report
+        slow = _options(slow_receiver.url, model="open", rate=100.0, duration_s=0.5)
+        assert not warned(bench.measure(slow, slow.slots, 100.0))
+        chosen = _options(
+            slow_receiver.url, model="open", rate=1000.0, duration_s=0.5,
+            concurrency=50,
+        )  # fmt: skip
+        assert not warned(bench.measure(chosen, 50, 1000.0))
 
     def test_requests_bound(self, slow_receiver):
         """--requests N sends exactly N requests."""
@@ -188,6 +216,19 @@ class TestCli:
         )
         assert 0 < doc["bench"]["hubsim_cpu_share"] < 1.5
         assert SECRET not in report.read_text()
+
+    def test_html_report_carries_the_warnings(self, slow_receiver, tmp_path):
+        """What the terminal warned about is in the HTML report too."""
+
+        page = tmp_path / "b.html"
+        result = CliRunner().invoke(
+            cli,
+            ["bench", slow_receiver.url, "-s", SECRET, "--model", "open",
+             "--rate", "1000", "--duration", "0.5", "-q", "--html", str(page)],
+        )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        assert "HubSpot sends an app at most 10 requests at once" in result.output
+        assert "HubSpot sends an app at most 10 requests at once" in page.read_text()
 
     def test_two_workers_merge(self, slow_receiver, tmp_path):
         """--workers 2: two processes, one merged result of exactly --requests."""

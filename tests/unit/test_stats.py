@@ -52,6 +52,15 @@ class TestHistogram:
             a.percentile(p) for p in (50, 99)
         ]
 
+    def test_mean(self):
+        """The mean of what was added (to the buckets' three digits); 0 when empty."""
+
+        h = LatencyHistogram()
+        assert 0.0 == h.mean()
+        for v in (0.010, 0.020, 0.030):
+            h.add(v)
+        assert pytest.approx(0.020) == h.mean()
+
     def test_bucket_three_digits(self):
         """Rounding keeps three significant digits."""
 
