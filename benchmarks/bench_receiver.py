@@ -54,13 +54,8 @@ app.router.add_post("/hook", hook)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, loop=loop)
 """
 
-_LOW_LEVEL = """
-import asyncio, sys
-from aiohttp import web
-from simulator import aio
-async def hook(request):
-    await request.read()
-    return web.Response(status=204)
+#: Serves ``hook`` on aiohttp's low-level server (no Application, no router).
+_SERVE_LOW_LEVEL = """
 async def main():
     runner = web.ServerRunner(web.Server(hook, access_log=None))
     await runner.setup()
@@ -69,12 +64,25 @@ async def main():
 aio.run(main())
 """
 
+_LOW_LEVEL = (
+    """
+import asyncio, sys
+from aiohttp import web
+from simulator import aio
+async def hook(request):
+    await request.read()
+    return web.Response(status=204)
+"""
+    + _SERVE_LOW_LEVEL
+)
+
 #: The floor: what any receiver that checks both signatures and counts the
 #: events must do (v1, v3, one typed JSON decode of the ids), on the same
 #: low-level server, and nothing else. hubsim's receiver over it is the cost
 #: of its own routing and counting; it over the bare sink caps what any
 #: checking receiver can reach here.
-_CHECKS = """
+_CHECKS = (
+    """
 import asyncio, base64, hashlib, hmac, sys
 import msgspec
 from aiohttp import web
@@ -95,13 +103,9 @@ async def hook(request):
     ok &= hmac.compare_digest(v3, request.headers["X-HubSpot-Signature-v3"])
     ids = [e.eventId for e in BATCH.decode(body)]
     return web.Response(status=204 if ok and ids else 401)
-async def main():
-    runner = web.ServerRunner(web.Server(hook, access_log=None))
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", int(sys.argv[1])).start()
-    await asyncio.Event().wait()
-aio.run(main())
 """
+    + _SERVE_LOW_LEVEL
+)
 
 
 def _free_port() -> int:
