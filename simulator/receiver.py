@@ -316,7 +316,9 @@ def endpoints(
                     else:
                         stats.signature_failures += 1
                     return web.json_response({"error": problem}, status=401)
-            ids, attempt, types = parse_events(body, stats, request.query_string)
+            ids, attempt, types = parse_events(
+                body, stats, request.query_string, request.method == "GET"
+            )
             if view is not None and types[0].startswith(RECORD_TYPE):
                 # A retry may reach another worker: only the parent has seen
                 # every arrival (events carry their own attemptNumber).

@@ -95,14 +95,17 @@ def _fast_events(body: bytes) -> tuple[list[int], int, list[str]] | None:
 
 
 def parse_events(
-    body: bytes, stats: ReceiverStats, query: str = ""
+    body: bytes, stats: ReceiverStats, query: str = "", get: bool = False
 ) -> tuple[list[int], int, list[str]]:
     """
     The event ids, the attempt number and the subscription types of a body:
     a JSON array of events, or one workflow record (any JSON object; a GET's
-    query string). BadRequest otherwise.
+    query string, ``get`` when the request was one). BadRequest otherwise.
     """
-    if not body and query:
+    if not body and (query or get):
+        # A workflow GET carries no body (app-calls §2), and one without a
+        # customised query is the bare URL: every such request is the same
+        # bytes, so, as for any record, they count as one record re-sent.
         return _workflow_record(query.encode(), stats, "GET")
     fast = _fast_events(body)
     if fast is not None:

@@ -12,6 +12,7 @@ import json
 import time
 from urllib.parse import parse_qsl
 
+import aiohttp
 import orjson
 from hubspot.utils.signature import Signature
 
@@ -21,7 +22,13 @@ from simulator.recording import read_recording
 from simulator.result import verdict
 from simulator.run import SendRun
 from simulator.settings import Bounds, Files, SendSettings
-from simulator.signing import UNSIGNED, ClientSecret, decode_v3_uri, verify_v3
+from simulator.signing import (
+    UNSIGNED,
+    ClientSecret,
+    Signer,
+    decode_v3_uri,
+    verify_v3,
+)
 
 from ..capture import raw_server
 from ..conftest import SECRET
@@ -280,6 +287,33 @@ class TestBuiltinReceiver:
         stats = receiver.app[STATS_KEY]
         assert 7 == stats.events
         assert {"workflow.GET": 4, "workflow.custom": 3} == dict(stats.by_type)
+
+    async def test_a_bare_get_is_a_record(self, receiver):
+        """
+        A GET without --workflow-body is the bare URL, no body, no query: the
+        receiver accepts it as a workflow record (it used to answer 400 "body
+        is not JSON"). Identical requests cannot be told apart, so they count
+        as one record re-sent; an empty POST is still refused.
+        """
+
+        url = str(receiver.make_url("/wf"))
+        get = await _run(url, method="GET", events=3).execute()
+        assert get.all_delivered
+        stats = receiver.app[STATS_KEY]
+        assert (3, 1, 2, 0) == (
+            stats.events,
+            len(stats.seen),
+            stats.duplicates,
+            stats.bad_requests,
+        )
+        assert {"workflow.GET": 3} == dict(stats.by_type)
+        signed = Signer(ClientSecret(SECRET), url).headers(b"", int(time.time() * 1000))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(url, data=b"", headers=signed) as r,
+        ):
+            assert 400 == r.status
+            assert "body is not JSON" in await r.text()
 
 
 class TestReplaySigning:
