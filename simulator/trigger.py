@@ -79,6 +79,12 @@ class TriggerOptions:
                 raise UsageError(
                     f"{self.kind}: a workflow enrols {', '.join(WORKFLOW_FAMILIES)}"
                 )
+        elif self.kind == "workflow":
+            # The one TYPE that names a sender rather than an event.
+            raise UsageError(
+                f"TYPE workflow needs the record's object: workflow."
+                f"{'|'.join(WORKFLOW_FAMILIES)}"
+            )
         elif self.kind != "action":
             catalog.select_types([self.kind])
 

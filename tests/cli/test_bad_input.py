@@ -667,6 +667,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("trigger no secret", ["trigger", "contact.creation", URL], "--secret"),
     (
+        "trigger bare workflow",
+        ["trigger", "workflow", URL, "-s", SECRET],
+        "workflow.contact|company|deal|ticket",
+    ),
+    (
         "trigger workflow product",
         ["trigger", "workflow.product", URL, "-s", SECRET],
         "workflow",
