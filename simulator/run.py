@@ -214,9 +214,6 @@ class SendRun(_Sampled):
         self._expired = True
         stream, until = self._stream, self._until
         if isinstance(stream, OpenStream) and until is not None:
-            # Only now: earlier, a batch due within EARLY_S of the end is
-            # still issued ahead, as every other batch is.
-            stream.end_at(until)
             owed = stream.next_owed(until)
             catching_up = owed is not None and until - owed < LATE_AFTER_S
             pending = catching_up or self.engine.fed_events > 0
@@ -280,6 +277,13 @@ class SendRun(_Sampled):
             self._deadline = asyncio.get_running_loop().call_later(
                 opts.duration_s, self._expire
             )
+        if isinstance(stream, OpenStream):
+            # Due from the run's start to its end: --rate R --duration D owes
+            # exactly R·D batches, and none due at the end itself is issued
+            # early (the feeder hands batches over up to EARLY_S ahead).
+            stream.start_at(mono0)
+            if self._until is not None:
+                stream.end_at(self._until)
         try:
             await self.engine.run(stream.batches(), record)
         finally:

@@ -314,6 +314,15 @@ class OpenStream:
             due = min(due, self.max_batches)
         return max(0, min(due - self._next, -(-self._remaining // self._size)))
 
+    def start_at(self, start: float) -> None:
+        """
+        Batch 0 is due at monotonic ``start`` (the run's start), not when the
+        feeder first pulls, a moment later: then ``--rate R --duration D``
+        owes exactly R·D batches.
+        """
+        if self._start is None:
+            self._start = start
+
     def end_at(self, until: float) -> None:
         """Issue nothing due at or after monotonic ``until`` (the run's end)."""
         self._until = until

@@ -63,3 +63,25 @@ class TestEndOfRun:
         with pytest.raises(StopAsyncIteration):
             await stream.__anext__()
         assert 0 == stream.dropped(1.0)
+
+
+class TestStart:
+    def test_the_schedule_starts_with_the_run(self):
+        """
+        Started at the run's start, 1,500/s for 1 s owes exactly 1,500 sends,
+        even before the feeder's first pull (which comes a moment later, when
+        more than one interval may have passed).
+        """
+
+        run = SimpleNamespace(clock=ManualClock(), stopped=False)
+        stream = OpenStream(run, 1500.0, 100, total=10**9)  # type: ignore[arg-type]
+        stream.start_at(0.0)
+        assert 1500 == stream.dropped(1.0)
+        assert 0.0 == stream.next_owed(1.0)
+
+    def test_a_started_schedule_stays_put(self):
+        """start_at does not move a schedule already under way."""
+
+        stream = _stream(200.0, 10)
+        stream.start_at(5.0)
+        assert 190 == stream.dropped(1.0)
