@@ -27,7 +27,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import aiohttp
 from aiohttp import web
@@ -50,7 +50,41 @@ from .signing import (
 
 #: The one path it serves executions on (any path works; this one is shown).
 PATH: Final = "/actions/execute"
+#: Where options fetches are shown to go (any path works: the body says which).
+OPTIONS_PATH: Final = "/actions/options"
 MAX_BODY: Final = 1024 * 1024
+#: Options per page: small, so that `after` paging is exercised too.
+OPTIONS_PAGE: Final = 2
+
+
+def options_page(definition: Definition, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """
+    One page of an input field's options for an options fetch (app-calls
+    §1.5): the definition's options, those whose label holds ``q`` when one
+    is given, ``OPTIONS_PAGE`` at a time from the offset in ``after``, and
+    searchable. None when the field is not an input of the definition.
+    """
+    spec = next(
+        (f for f in definition.inputs if f.name == doc.get("inputFieldName")), None
+    )
+    if spec is None:
+        return None
+    fetch = doc.get("fetchOptions")
+    fetch = fetch if isinstance(fetch, dict) else {}
+    q = str(fetch.get("q") or "").casefold()
+    chosen = [o for o in spec.options if q in o.casefold()]
+    after = str(fetch.get("after") or "0")
+    start = int(after) if after.isdigit() else 0
+    end = start + OPTIONS_PAGE
+    page: dict[str, Any] = {
+        "options": [
+            {"label": o, "description": o, "value": o} for o in chosen[start:end]
+        ],
+        "searchable": True,
+    }
+    if end < len(chosen):
+        page["after"] = str(end)
+    return page
 
 
 def sample_outputs(definition: Definition) -> dict[str, str]:
@@ -83,6 +117,7 @@ class ActionApp:
     answers: dict[str, int] = field(default_factory=dict)
     callbacks: dict[int, int] = field(default_factory=dict)
     refused: int = 0
+    options_fetches: int = 0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _client: aiohttp.ClientSession | None = None
 
@@ -103,8 +138,21 @@ class ActionApp:
             if rng.random() < b.error_rate:
                 return web.json_response({"message": "try again later"}, status=503)
             try:
-                callback_id = str(json.loads(body)["callbackId"])
-            except (ValueError, KeyError, TypeError):
+                doc = json.loads(body)
+            except (ValueError, RecursionError):
+                return web.json_response({"message": "body is not JSON"}, status=400)
+            if isinstance(doc, dict) and "fetchOptions" in doc:
+                # The workflow editor asking for a field's options (§1.5).
+                page = options_page(self.definition, doc)
+                if page is None:
+                    name = doc.get("inputFieldName")
+                    problem = f"no input field {name!r} in the definition"
+                    return web.json_response({"message": problem}, status=400)
+                self.options_fetches += 1
+                return web.json_response(page)
+            try:
+                callback_id = str(doc["callbackId"])
+            except (KeyError, TypeError):
                 return web.json_response({"message": "no callbackId"}, status=400)
             answer = shares.next()
             self.answers[answer] = self.answers.get(answer, 0) + 1
@@ -202,7 +250,8 @@ async def _serve(
             f"{(exc.strerror or str(exc)).lower()}"
         ) from None
     if on_listening is not None:
-        on_listening(f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}")
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        on_listening(f"{base}{PATH} (options fetches: {base}{OPTIONS_PATH})")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -230,13 +230,16 @@ def action_app_command(
     Serve the built-in custom action endpoint on 127.0.0.1: it verifies
     signatures and answers SUCCESS, FAIL_CONTINUE, or BLOCK and calls back
     (or lets the execution expire), in the shares you give. The other side
-    of `hubsim action`, for trying it without an app.
+    of `hubsim action`, for trying it without an app. It also answers the
+    workflow editor's options fetches with the definition's options, two a
+    page (`hubsim action-options`).
 
     \b
     Examples:
       hubsim action-app -s $SECRET --block 0.5 --expire 0.1 &
       hubsim action http://127.0.0.1:3000/actions/execute -s $SECRET \\
           --api-port 9090 --api-token hubsim --time-scale 3600
+      hubsim action-options http://127.0.0.1:3000/actions/options -s $SECRET
     """
     if not Target.parse(api_base, "--api-base").loopback:
         raise UsageError(
@@ -251,6 +254,8 @@ def action_app_command(
     answers = action_app.serve(
         app, port, lambda url: print(f"listening on {url}", flush=True)
     )
+    if app.options_fetches:
+        answers["options fetches"] = app.options_fetches
     console().print(f"answered: {answers or 'nothing'}")
 
 

@@ -6,14 +6,17 @@ run against: it refuses forged requests, answers in exact shares, and its
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from dataclasses import replace
 
 import aiohttp
 import pytest
 
-from simulator.action_app import PATH, ActionApp, sample_outputs
-from simulator.actions import DEFAULT, check_outputs
+from simulator import options_fetch
+from simulator.action_app import PATH, ActionApp, options_page, sample_outputs
+from simulator.actions import DEFAULT, FieldSpec, check_outputs
 from simulator.answers import Behaviour, Shares
 from simulator.errors import UsageError
 from simulator.executions import ActionOptions, ActionRun
@@ -99,3 +102,58 @@ class TestErrors:
             result = await ActionRun(opts).execute()
         assert {"succeeded": 20} == {k: v for k, v in result.outcomes.items() if v}
         assert result.summary.requests > 20
+
+
+class TestOptionsFetch:
+    def test_pages_of_the_definitions_options(self):
+        """Two options a page, `after` the offset of the next; q keeps matching labels."""
+
+        first = options_page(
+            DEFAULT, {"inputFieldName": "priority", "fetchOptions": {}}
+        )
+        assert first is not None
+        assert ["low", "normal"] == [o["value"] for o in first["options"]]
+        assert ("2", True) == (first["after"], first["searchable"])
+        second = options_page(
+            DEFAULT, {"inputFieldName": "priority", "fetchOptions": {"after": "2"}}
+        )
+        assert second is not None
+        assert (["high"], None) == (
+            [o["value"] for o in second["options"]],
+            second.get("after"),
+        )
+        found = options_page(
+            DEFAULT, {"inputFieldName": "priority", "fetchOptions": {"q": "HI"}}
+        )
+        assert found is not None
+        assert ["high"] == [o["value"] for o in found["options"]]
+        assert None is options_page(DEFAULT, {"inputFieldName": "nope"})
+
+    async def test_action_options_against_the_built_in_app(self):
+        """
+        `hubsim action-options` against the built-in app: every page signed,
+        answered and well-formed, the search sent because it is searchable;
+        a field its definition lacks is answered 400.
+        """
+
+        app = _app()
+        async with serve_app(app.app()) as server:
+            url = str(server.make_url("/actions/options"))
+            fetched = await asyncio.to_thread(
+                options_fetch.fetch, url, KEY, DEFAULT, "priority", "hi"
+            )
+            # A field the app's definition does not have.
+            other = replace(
+                DEFAULT, inputs=(FieldSpec("color", "enumeration", ("red",)),)
+            )
+            unknown = await asyncio.to_thread(
+                options_fetch.fetch, url, KEY, other, "color"
+            )
+        assert [] == fetched.problems
+        assert ["low", "normal", "high", "high"] == [
+            o["value"] for o in fetched.options
+        ]
+        assert [None, "2", None] == [p["after"] for p in fetched.pages]
+        assert "hi" == fetched.pages[-1]["q"]
+        assert 3 == app.options_fetches
+        assert ["page 1: answered 400"] == unknown.problems
