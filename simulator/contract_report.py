@@ -17,7 +17,7 @@ def junit_xml(results: Sequence[CheckResult], url: str) -> str:
     The results as JUnit XML: one testcase per check, failures with messages,
     informational checks as passing cases with their finding in system-out.
     """
-    failures = sum(1 for r in results if r.required and not r.passed)
+    failures = sum(1 for r in results if r.failed)
     suite = ET.Element(
         "testsuite",
         name="hubsim contract",
@@ -38,7 +38,7 @@ def junit_xml(results: Sequence[CheckResult], url: str) -> str:
             time=f"{r.duration_s:.3f}",
         )
         detail = f"{r.statement}\nsent: {r.sent}\nexpected: {r.expected}\nsaw: {r.saw}"
-        if r.required and not r.passed:
+        if r.failed:
             failure = ET.SubElement(
                 case, "failure", message=r.message, type="ContractFailure"
             )

@@ -173,14 +173,24 @@ def contract_command(
     if json_path:
         outputs.write_text(json_path, contract_report.dumps(results, url))
         out.print(Text(f"wrote {json_path} (JSON)", style="dim"))
-    failed = [r for r in results if r.required and not r.passed]
+    failed = [r for r in results if r.failed]
     if failed:
         out.print(
             Text(f"✘ {len(failed)} of {len(results)} checks failed", style="bold red")
             + Text(": " + ", ".join(r.id for r in failed))
         )
         sys.exit(ExitCode.NOT_DELIVERED)
-    out.print(Text(f"✔ all {len(results)} checks passed", style="bold green"))
+    # An informational check (ℹ) is neither a pass nor a failure: a finding
+    # to read, or nothing to judge (an app that never blocks has no callback).
+    info = sum(1 for r in results if r.passed is None)
+    if info:
+        passed = len(results) - info
+        out.print(
+            Text(f"✔ {passed} checks passed", style="bold green")
+            + Text(f", {info} informational (ℹ)")
+        )
+    else:
+        out.print(Text(f"✔ all {len(results)} checks passed", style="bold green"))
 
 
 def _codes(text: str | None) -> frozenset[int]:

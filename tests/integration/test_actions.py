@@ -265,6 +265,26 @@ class TestActionContract:
         assert results["accepts-execution"].passed
         assert results["options-shape"].passed
 
+    def test_cli_an_app_that_never_blocks_passes(self):
+        """
+        A careful app that always answers SUCCESS passes: block-then-callback
+        is informational (nothing to call back), not a failure. It used to
+        exit 1 with "block-then-callback" named as failed.
+        """
+
+        from ..conftest import ThreadedReceiver
+
+        app = ActionApp(SECRET, verify_v3=True, plan=lambda i, d: "success")
+        with ThreadedReceiver(app_factory=app.app) as server:
+            result = CliRunner().invoke(
+                cli,
+                ["contract", "--kind", "action",
+                 f"http://127.0.0.1:{server.port}/actions/send", "-s", SECRET],
+            )  # fmt: skip
+        assert ExitCode.OK == result.exit_code, result.output
+        assert "informational (ℹ)" in result.output
+        assert "failed" not in result.output
+
     def test_cli_kind_action(self, tmp_path):
         """hubsim contract --kind action writes JUnit and exits 1 on a failure."""
 
