@@ -12,7 +12,7 @@ app), ``hubspot_secret`` (what your receiver verifies with) and, for an app,
     @pytest.mark.parametrize("check_id", contract_check_ids())
     async def test_contract(hubspot_contract, check_id):
         result = await hubspot_contract(check_id)
-        assert result.passed, result.message
+        assert not result.failed, result.message
 
 Apps are served on 127.0.0.1 for the test and stopped after it. The fixtures
 are async, so pytest-asyncio must be installed (the ``hubsim[pytest]`` extra);

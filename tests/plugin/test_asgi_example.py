@@ -41,4 +41,4 @@ async def test_contract(hubspot_contract, check_id):
 
     result = await hubspot_contract(check_id)
 
-    assert result.passed is not False, result.message
+    assert not result.failed, result.message
