@@ -250,8 +250,7 @@ async def _serve(
             f"{(exc.strerror or str(exc)).lower()}"
         ) from None
     if on_listening is not None:
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        on_listening(f"{base}{PATH} (options fetches: {base}{OPTIONS_PATH})")
+        on_listening(f"http://127.0.0.1:{runner.addresses[0][1]}{PATH}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -251,9 +251,13 @@ def action_app_command(
     app = ActionApp(
         client_secret(secret), definition, behaviour, lambda: api_base, api_token
     )
-    answers = action_app.serve(
-        app, port, lambda url: print(f"listening on {url}", flush=True)
-    )
+
+    def listening(url: str) -> None:
+        # The first line is the URL alone: scripts read it (`sed 's/^listening on //'`).
+        options = url.removesuffix(action_app.PATH) + action_app.OPTIONS_PATH
+        print(f"listening on {url}\noptions fetches: {options}", flush=True)
+
+    answers = action_app.serve(app, port, listening)
     if app.options_fetches:
         answers["options fetches"] = app.options_fetches
     console().print(f"answered: {answers or 'nothing'}")
