@@ -78,7 +78,8 @@ class Verification:
                 f"{self.actual:,} in yours"
             )
         parts = ", ".join(f"{n:,} {k}" for k, n in self.counts().items())
-        return f"{len(self.differences):,} differences: {parts}"
+        n = len(self.differences)
+        return f"{n:,} difference{'s' * (n != 1)}: {parts}"
 
     def to_json(self, limit: int) -> dict[str, object]:
         return {

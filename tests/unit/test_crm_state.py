@@ -201,6 +201,7 @@ class TestVerification:
         )
         assert [kind] == [d.kind for d in result.differences]
         assert kind in KINDS
+        assert f"1 difference: 1 {kind}" == result.summary()
 
     @pytest.mark.parametrize(
         ("expected", "actual"),
