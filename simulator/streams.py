@@ -356,11 +356,11 @@ class OpenStream:
         if self._start is None:
             self._start = clock.monotonic()
         due = self._start + self._next * self._interval
+        if self._until is not None and due >= self._until:
+            raise StopAsyncIteration  # not owed: no need to wait for it
         while not run.stopped and (wait := due - clock.monotonic()) > EARLY_S:
-            if self._until is not None and due >= self._until:
-                raise StopAsyncIteration
             await clock.sleep(min(wait, 0.05))
-        if run.stopped or (self._until is not None and due >= self._until):
+        if run.stopped:
             raise StopAsyncIteration
         self._next += 1
         n = min(self._size, self._remaining)

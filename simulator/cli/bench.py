@@ -117,11 +117,12 @@ def bench_command(
     checks = objective.check(m.result) if objective else []
     out.print(report.render(m.result))
     out.print(tables.bench_figures(m))
-    for warning in m.warnings():
+    warnings = m.warnings()
+    for warning in warnings:
         warn(warning)
     extra: dict[str, object] = {"bench": m.to_json()}
     # The HTML report carries the same caveats the terminal showed.
-    notes = [*m.warnings(), *_calibration(ceiling, m.requests_per_s, extra, out)]
+    notes = [*warnings, *_calibration(ceiling, m.requests_per_s, extra, out)]
     finish(
         m.result, out, files, checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,
@@ -161,7 +162,8 @@ def _ramp(
             )
         )
     reported = done.reported
-    for warning in reported.measurement.warnings():
+    warnings = reported.measurement.warnings()
+    for warning in warnings:
         warn(warning)
     extra: dict[str, object] = {
         "bench": reported.measurement.to_json(),
@@ -169,7 +171,7 @@ def _ramp(
     }
     # Beside the step reported: the knee, or the first step that broke.
     judged = _calibration(ceiling, reported.measurement.requests_per_s, extra, out)
-    notes = [*reported.measurement.warnings(), *judged]
+    notes = [*warnings, *judged]
     finish(
         reported.measurement.result, out, files, reported.checks, "bench", extra,
         delivery_counts=False, summary=False, notes=notes,
